@@ -1,0 +1,94 @@
+// The device side of the protocol as a sans-I/O state machine: frames in, frames out. The
+// transport (client_core's SyncClient, or the simulation) owns the socket and feeds it.
+//
+//   start()                 -> hello
+//   welcome                 -> pull(cursor) and the first push of the outbox
+//   ack                     -> the store drops acknowledged ops / marks rejected; next push
+//   changes (pulled)        -> the store applies them; pull again while `more`
+//   changes (live)          -> the store applies them
+//   error (fatal)           -> failed(); the transport closes
+// At most one push and one pull are in flight. Rejected operations stay in the store and
+// never hold back the ones behind them.
+//
+// Ownership: the session borrows the store, which must outlive it. Thread safety: none; the
+// transport calls it from one thread (or strand) at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::sync {
+
+// What the session needs from the device's storage (the Replica implements it).
+class ClientStore {
+ public:
+  virtual ~ClientStore() = default;
+  virtual std::uint64_t cursor() = 0;
+  // Up to `limit` pending (not rejected) operations from the outbox, oldest first, skipping
+  // the ids in `exclude` (those already in flight).
+  virtual Result<std::vector<Op>> pending_ops(std::size_t limit,
+                                              const std::set<std::string>& exclude) = 0;
+  // Accepted and duplicate ops leave the outbox; rejected ones stay, marked with the reason.
+  virtual Status on_ack(const std::vector<OpResult>& results) = 0;
+  // Applies pulled or live entries and moves the cursor to `cursor`, in one transaction.
+  virtual Status apply_remote(const std::vector<LogEntry>& entries, std::uint64_t cursor) = 0;
+};
+
+struct ClientSessionConfig {
+  std::string device;
+  std::string user;
+  int schema_version = 0;
+  std::size_t push_batch = 500;
+  std::uint32_t pull_limit = 1000;
+};
+
+class ClientSession {
+ public:
+  ClientSession(ClientStore& store, ClientSessionConfig config);
+
+  std::vector<std::string> start();
+  // Handles one frame from the server and returns the frames to send.
+  std::vector<std::string> on_frame(std::string_view frame);
+  // The outbox grew (a local write while connected): returns a push if none is in flight.
+  std::vector<std::string> on_local_change();
+
+  bool welcomed() const { return welcomed_; }
+  // Connected, the outbox holds nothing pending, nothing in flight, the pull caught up.
+  bool up_to_date() const;
+  bool failed() const { return failure_.has_value(); }
+  const std::optional<Status>& failure() const { return failure_; }
+  // Operations the server rejected during this session (op id, reason).
+  const std::vector<OpResult>& rejected() const { return rejected_; }
+  std::size_t acked() const { return acked_; }
+  std::size_t received() const { return received_; }
+
+ private:
+  std::vector<std::string> fail(Status s);
+  std::vector<std::string> next_push();
+  std::vector<std::string> handle(const Welcome& m);
+  std::vector<std::string> handle(const Ack& m);
+  std::vector<std::string> handle(const Changes& m);
+  std::vector<std::string> handle(const Error& m);
+
+  ClientStore& store_;
+  ClientSessionConfig config_;
+  bool welcomed_ = false;
+  bool pull_in_flight_ = false;
+  bool caught_up_ = false;
+  bool outbox_drained_ = false;
+  std::uint64_t next_batch_ = 1;
+  std::optional<std::uint64_t> push_batch_in_flight_;
+  std::set<std::string> in_flight_;
+  std::optional<Status> failure_;
+  std::vector<OpResult> rejected_;
+  std::size_t acked_ = 0;
+  std::size_t received_ = 0;
+};
+
+}  // namespace fieldsync::sync

@@ -1,0 +1,99 @@
+// The wire codec. Every frame is one WebSocket text message holding one JSON object:
+//   frame := { "v": PROTOCOL_VERSION, "t": TYPE, ...fields of TYPE }
+// TYPE and its fields, one per message (docs/PROTOCOL.md has one section each):
+//   hello    device, user, cursor, schema           client -> server, first frame
+//   welcome  head, server_ms                        server -> client
+//   push     batch, ops[]                           client -> server
+//   ack      batch, results[]                       server -> client, after the durable commit
+//   pull     cursor, limit                          client -> server
+//   changes  entries[], cursor, more, live          server -> client
+//   error    code, message, fatal                   either way
+// A frame over kMaxFrameBytes, not JSON, without a known "t", or with a "v" other than
+// kProtocolVersion decodes to an error Status naming the problem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "fieldsync/sync/op.hpp"
+#include "fieldsync/status.hpp"
+
+namespace fieldsync::sync {
+
+// The protocol version. Changelog:
+//   1  first version: hello/welcome, push/ack, pull/changes, live changes, error.
+inline constexpr int kProtocolVersion = 1;
+inline constexpr std::size_t kMaxFrameBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxPushOps = 1000;
+inline constexpr std::uint32_t kMaxPullLimit = 5000;
+
+struct Hello {
+  std::string device;
+  std::string user;
+  std::uint64_t cursor = 0;
+  int schema = 0;
+  int version = kProtocolVersion;  // what the peer claims; checked by the server
+};
+
+struct Welcome {
+  std::uint64_t head = 0;  // the server's newest sequence number
+  std::int64_t server_ms = 0;
+};
+
+struct Push {
+  std::uint64_t batch = 0;
+  std::vector<Op> ops;
+};
+
+enum class OpStatus { accepted, duplicate, rejected };
+
+struct OpResult {
+  std::string op;
+  OpStatus status = OpStatus::accepted;
+  std::uint64_t seq = 0;   // accepted/duplicate: the op's server sequence number
+  bool skewed = false;     // accepted with a clock more than the bound ahead of the server
+  Code code = Code::ok;    // rejected: why
+  std::string reason;
+};
+
+struct Ack {
+  std::uint64_t batch = 0;
+  std::vector<OpResult> results;
+};
+
+struct Pull {
+  std::uint64_t cursor = 0;
+  std::uint32_t limit = 1000;
+};
+
+struct LogEntry {
+  std::uint64_t seq = 0;
+  Op op;
+  bool skewed = false;
+};
+
+struct Changes {
+  std::vector<LogEntry> entries;
+  std::uint64_t cursor = 0;  // the client may resume after this sequence number
+  bool more = false;         // another pull would return more
+  bool live = false;         // pushed by the server without a pull
+};
+
+struct Error {
+  Code code = Code::internal;
+  std::string message;
+  bool fatal = false;  // the sender closes the session after this frame
+};
+
+using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error>;
+
+std::string encode(const Message& m);
+Result<Message> decode(std::string_view frame);
+
+std::string_view op_status_name(OpStatus s);
+
+}  // namespace fieldsync::sync

@@ -1,0 +1,112 @@
+// The device side of the protocol (state machine described in client_session.hpp).
+#include "fieldsync/sync/client_session.hpp"
+
+namespace fieldsync::sync {
+
+ClientSession::ClientSession(ClientStore& store, ClientSessionConfig config)
+    : store_(store), config_(std::move(config)) {}
+
+std::vector<std::string> ClientSession::start() {
+  Hello h{config_.device, config_.user, store_.cursor(), config_.schema_version, kProtocolVersion};
+  return {encode(h)};
+}
+
+bool ClientSession::up_to_date() const {
+  return welcomed_ && !failed() && caught_up_ && !pull_in_flight_ && outbox_drained_ &&
+         !push_batch_in_flight_;
+}
+
+std::vector<std::string> ClientSession::fail(Status s) {
+  if (!failure_) failure_ = std::move(s);
+  return {};
+}
+
+std::vector<std::string> ClientSession::next_push() {
+  if (!welcomed_ || failed() || push_batch_in_flight_) return {};
+  auto ops = store_.pending_ops(config_.push_batch, in_flight_);
+  if (!ops) return fail(ops.status());
+  if (ops->empty()) {
+    outbox_drained_ = true;
+    return {};
+  }
+  outbox_drained_ = false;
+  Push p{next_batch_++, std::move(*ops)};
+  for (const auto& op : p.ops) in_flight_.insert(op.id);
+  push_batch_in_flight_ = p.batch;
+  return {encode(p)};
+}
+
+std::vector<std::string> ClientSession::on_local_change() {
+  outbox_drained_ = false;
+  return next_push();
+}
+
+std::vector<std::string> ClientSession::on_frame(std::string_view frame) {
+  if (failed()) return {};
+  auto m = decode(frame);
+  if (!m) return fail(m.status());
+  return std::visit(
+      [this](const auto& msg) -> std::vector<std::string> {
+        using T = std::decay_t<decltype(msg)>;
+        if constexpr (std::is_same_v<T, Welcome> || std::is_same_v<T, Ack> ||
+                      std::is_same_v<T, Changes> || std::is_same_v<T, Error>) {
+          return handle(msg);
+        } else {
+          return fail({Code::unexpected_message, "server sent a client-side message"});
+        }
+      },
+      *m);
+}
+
+std::vector<std::string> ClientSession::handle(const Welcome&) {
+  if (welcomed_) return fail({Code::unexpected_message, "second welcome"});
+  welcomed_ = true;
+  pull_in_flight_ = true;
+  std::vector<std::string> out{encode(Pull{store_.cursor(), config_.pull_limit})};
+  for (auto& f : next_push()) out.push_back(std::move(f));
+  return out;
+}
+
+std::vector<std::string> ClientSession::handle(const Ack& m) {
+  if (!welcomed_ || push_batch_in_flight_ != m.batch)
+    return fail({Code::unexpected_message, "ack for a batch that is not in flight"});
+  if (Status s = store_.on_ack(m.results); !s) return fail(s);
+  for (const auto& r : m.results) {
+    in_flight_.erase(r.op);
+    if (r.status == OpStatus::rejected) rejected_.push_back(r);
+    else ++acked_;
+  }
+  in_flight_.clear();  // anything the server did not answer is resent in a later batch
+  push_batch_in_flight_.reset();
+  return next_push();
+}
+
+std::vector<std::string> ClientSession::handle(const Changes& m) {
+  if (!welcomed_) return fail({Code::unexpected_message, "changes before welcome"});
+  if (!m.live && !pull_in_flight_)
+    return fail({Code::unexpected_message, "changes without a pull"});
+  if (Status s = store_.apply_remote(m.entries, m.cursor); !s) return fail(s);
+  received_ += m.entries.size();
+  if (m.live) return {};
+  pull_in_flight_ = false;
+  if (m.more) {
+    pull_in_flight_ = true;
+    return {encode(Pull{m.cursor, config_.pull_limit})};
+  }
+  caught_up_ = true;
+  return {};
+}
+
+std::vector<std::string> ClientSession::handle(const Error& m) {
+  if (m.fatal) return fail({m.code, m.message});
+  // A non-fatal error (the server could not commit a batch): the batch stays in the outbox
+  // and is sent again.
+  if (push_batch_in_flight_) {
+    in_flight_.clear();
+    push_batch_in_flight_.reset();
+    return fail({m.code, m.message});
+  }
+  return {};
+}
+
+}  // namespace fieldsync::sync

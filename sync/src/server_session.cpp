@@ -1,0 +1,180 @@
+// The server side of the protocol (state machine described in server_session.hpp).
+#include "fieldsync/sync/server_session.hpp"
+
+#include <algorithm>
+
+#include "fieldsync/sync/ids.hpp"
+
+namespace fieldsync::sync {
+namespace {
+const std::string kEmpty;
+constexpr std::size_t kMaxPendingBatches = 8;
+}  // namespace
+
+ServerSession::ServerSession(const Schema& schema, ServerSessionConfig config)
+    : schema_(schema), config_(config) {}
+
+const std::string& ServerSession::device() const { return hello_ ? hello_->device : kEmpty; }
+const std::string& ServerSession::user() const { return hello_ ? hello_->user : kEmpty; }
+
+SessionActions ServerSession::protocol_error(Code code, std::string message) {
+  SessionActions a;
+  a.send.push_back(encode(Error{code, std::move(message), true}));
+  a.close = true;
+  return a;
+}
+
+SessionActions ServerSession::on_frame(std::string_view frame, std::uint64_t head,
+                                       std::int64_t now_ms) {
+  auto m = decode(frame);
+  if (!m) {
+    Code c = m.status().code();
+    // A frame we cannot read is answered and survived; a version or size we cannot speak
+    // ends the session.
+    if (c == Code::unsupported_version || c == Code::frame_too_large)
+      return protocol_error(c, m.status().message());
+    SessionActions a;
+    a.send.push_back(encode(Error{c, m.status().message(), false}));
+    return a;
+  }
+  if (const auto* h = std::get_if<Hello>(&*m)) return handle(*h, head, now_ms);
+  if (!hello_) return protocol_error(Code::unexpected_message, "the first frame must be a hello");
+  if (const auto* p = std::get_if<Push>(&*m)) return handle(*p);
+  if (const auto* p = std::get_if<Pull>(&*m)) return handle(*p);
+  if (std::holds_alternative<Error>(*m)) return {};  // the device reports; nothing to do
+  return protocol_error(Code::unexpected_message, "a device may send hello, push and pull only");
+}
+
+SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::int64_t now_ms) {
+  if (hello_) return protocol_error(Code::unexpected_message, "second hello");
+  if (m.version != kProtocolVersion)
+    return protocol_error(Code::unsupported_version,
+                          "device speaks protocol version " + std::to_string(m.version) +
+                              "; this server speaks " + std::to_string(kProtocolVersion) +
+                              ": update the app");
+  if (!is_valid_device_id(m.device))
+    return protocol_error(Code::invalid_id, "device id must be 32 lowercase hex digits");
+  if (m.user.empty() || m.user.size() > 64)
+    return protocol_error(Code::invalid_argument, "hello needs a user name of 1-64 characters");
+  hello_ = m;
+  SessionActions a;
+  a.send.push_back(encode(Welcome{head, now_ms}));
+  return a;
+}
+
+SessionActions ServerSession::handle(const Push& m) {
+  if (pending_.contains(m.batch) || pending_.size() >= kMaxPendingBatches)
+    return protocol_error(Code::unexpected_message,
+                          "push batch " + std::to_string(m.batch) + " is a repeat or one too many");
+  PendingBatch batch;
+  Push submit{m.batch, {}};
+  for (std::size_t i = 0; i < m.ops.size(); ++i) {
+    const Op& op = m.ops[i];
+    OpResult r{op.id, OpStatus::accepted, 0, false, Code::ok, {}};
+    Status s = validate(op, schema_);
+    if (s && op.device != hello_->device)
+      s = Status(Code::refused, "operation " + op.id + " belongs to another device");
+    if (s && op.user != hello_->user)
+      s = Status(Code::refused, "operation " + op.id + " names another user");
+    if (!s) {
+      r.status = OpStatus::rejected;
+      r.code = s.code();
+      r.reason = s.message();
+    } else {
+      batch.submitted.push_back(i);
+      submit.ops.push_back(op);
+    }
+    batch.results.push_back(std::move(r));
+  }
+  SessionActions a;
+  if (submit.ops.empty()) {
+    a.send.push_back(encode(Ack{m.batch, std::move(batch.results)}));
+    return a;
+  }
+  pending_.emplace(m.batch, std::move(batch));
+  a.submit = std::move(submit);
+  return a;
+}
+
+SessionActions ServerSession::on_committed(std::uint64_t batch,
+                                           const std::vector<OpResult>& results) {
+  auto it = pending_.find(batch);
+  if (it == pending_.end()) return {};
+  PendingBatch& b = it->second;
+  for (std::size_t k = 0; k < b.submitted.size() && k < results.size(); ++k)
+    b.results[b.submitted[k]] = results[k];
+  SessionActions a;
+  a.send.push_back(encode(Ack{batch, std::move(b.results)}));
+  pending_.erase(it);
+  return a;
+}
+
+SessionActions ServerSession::handle(const Pull& m) {
+  if (read_in_flight_ && !read_is_internal_)
+    return protocol_error(Code::unexpected_message, "a pull is already in flight");
+  if (read_in_flight_) {
+    // A live fill is running; the client's pull replaces it (same data, from its cursor).
+    read_is_internal_ = false;
+  }
+  SessionActions a;
+  a.read = Pull{m.cursor, std::clamp<std::uint32_t>(m.limit, 1, config_.max_pull)};
+  read_in_flight_ = true;
+  read_is_internal_ = false;
+  live_ = false;
+  return a;
+}
+
+SessionActions ServerSession::read_more(std::uint64_t after) {
+  SessionActions a;
+  a.read = Pull{after, config_.max_pull};
+  read_in_flight_ = true;
+  read_is_internal_ = true;
+  live_gap_ = false;
+  return a;
+}
+
+SessionActions ServerSession::on_read(Changes changes) {
+  read_in_flight_ = false;
+  sent_cursor_ = std::max(sent_cursor_, changes.cursor);
+  SessionActions a;
+  if (read_is_internal_) {
+    changes.live = true;
+    bool more = changes.more;
+    changes.more = false;
+    if (!changes.entries.empty()) a.send.push_back(encode(changes));
+    if (more || live_gap_) {
+      auto next = read_more(sent_cursor_);
+      a.read = next.read;
+    }
+    return a;
+  }
+  bool more = changes.more;
+  a.send.push_back(encode(changes));
+  if (!more) {
+    live_ = true;
+    if (live_gap_) a.read = read_more(sent_cursor_).read;
+  }
+  return a;
+}
+
+SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
+  if (entries.empty()) return {};
+  if (!live_ || read_in_flight_) {
+    live_gap_ = true;
+    return {};
+  }
+  if (entries.front().seq > sent_cursor_ + 1) return read_more(sent_cursor_);
+  Changes c;
+  c.live = true;
+  for (const auto& e : entries) {
+    if (e.seq <= sent_cursor_) continue;
+    if (e.op.device != hello_->device) c.entries.push_back(e);
+  }
+  sent_cursor_ = std::max(sent_cursor_, entries.back().seq);
+  c.cursor = sent_cursor_;
+  SessionActions a;
+  if (!c.entries.empty()) a.send.push_back(encode(c));
+  return a;
+}
+
+}  // namespace fieldsync::sync

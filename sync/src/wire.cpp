@@ -1,0 +1,293 @@
+// The wire codec (frame grammar in wire.hpp).
+#include "fieldsync/sync/wire.hpp"
+
+#include <boost/json.hpp>
+
+#include <limits>
+
+namespace fieldsync::sync {
+namespace json = boost::json;
+namespace {
+
+Status malformed(std::string what) { return {Code::malformed_frame, std::move(what)}; }
+
+json::object envelope(std::string_view type) {
+  json::object o;
+  o["v"] = kProtocolVersion;
+  o["t"] = type;
+  return o;
+}
+
+json::value encode_result(const OpResult& r) {
+  json::object o;
+  o["op"] = r.op;
+  o["s"] = op_status_name(r.status);
+  if (r.status != OpStatus::rejected) o["seq"] = r.seq;
+  if (r.skewed) o["skewed"] = true;
+  if (r.status == OpStatus::rejected) {
+    o["code"] = code_name(r.code);
+    o["reason"] = r.reason;
+  }
+  return o;
+}
+
+json::value encode_entry(const LogEntry& e) {
+  json::object o;
+  o["seq"] = e.seq;
+  o["op"] = to_json(e.op);
+  if (e.skewed) o["skewed"] = true;
+  return o;
+}
+
+struct Encoder {
+  json::object operator()(const Hello& m) const {
+    json::object o = envelope("hello");
+    o["v"] = m.version;
+    o["device"] = m.device;
+    o["user"] = m.user;
+    o["cursor"] = m.cursor;
+    o["schema"] = m.schema;
+    return o;
+  }
+  json::object operator()(const Welcome& m) const {
+    json::object o = envelope("welcome");
+    o["head"] = m.head;
+    o["server_ms"] = m.server_ms;
+    return o;
+  }
+  json::object operator()(const Push& m) const {
+    json::object o = envelope("push");
+    o["batch"] = m.batch;
+    json::array ops;
+    ops.reserve(m.ops.size());
+    for (const auto& op : m.ops) ops.push_back(to_json(op));
+    o["ops"] = std::move(ops);
+    return o;
+  }
+  json::object operator()(const Ack& m) const {
+    json::object o = envelope("ack");
+    o["batch"] = m.batch;
+    json::array rs;
+    rs.reserve(m.results.size());
+    for (const auto& r : m.results) rs.push_back(encode_result(r));
+    o["results"] = std::move(rs);
+    return o;
+  }
+  json::object operator()(const Pull& m) const {
+    json::object o = envelope("pull");
+    o["cursor"] = m.cursor;
+    o["limit"] = m.limit;
+    return o;
+  }
+  json::object operator()(const Changes& m) const {
+    json::object o = envelope("changes");
+    json::array es;
+    es.reserve(m.entries.size());
+    for (const auto& e : m.entries) es.push_back(encode_entry(e));
+    o["entries"] = std::move(es);
+    o["cursor"] = m.cursor;
+    o["more"] = m.more;
+    o["live"] = m.live;
+    return o;
+  }
+  json::object operator()(const Error& m) const {
+    json::object o = envelope("error");
+    o["code"] = code_name(m.code);
+    o["message"] = m.message;
+    o["fatal"] = m.fatal;
+    return o;
+  }
+};
+
+// Typed member access that records the first problem.
+class Reader {
+ public:
+  explicit Reader(const json::object& o) : o_(o) {}
+  std::uint64_t u64(std::string_view key) {
+    const json::value* v = o_.if_contains(key);
+    if (v && v->is_uint64()) return v->get_uint64();
+    if (v && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    fail(key, "a non-negative integer");
+    return 0;
+  }
+  std::int64_t i64(std::string_view key) {
+    const json::value* v = o_.if_contains(key);
+    if (v && v->is_int64()) return v->get_int64();
+    if (v && v->is_uint64() && v->get_uint64() <= std::numeric_limits<std::int64_t>::max())
+      return static_cast<std::int64_t>(v->get_uint64());
+    fail(key, "an integer");
+    return 0;
+  }
+  std::string str(std::string_view key) {
+    const json::value* v = o_.if_contains(key);
+    if (v && v->is_string()) return std::string(v->get_string());
+    fail(key, "a string");
+    return {};
+  }
+  bool boolean(std::string_view key, bool fallback) {
+    const json::value* v = o_.if_contains(key);
+    if (!v) return fallback;
+    if (v->is_bool()) return v->get_bool();
+    fail(key, "true or false");
+    return fallback;
+  }
+  const json::array* array(std::string_view key) {
+    const json::value* v = o_.if_contains(key);
+    if (v && v->is_array()) return &v->get_array();
+    fail(key, "an array");
+    return nullptr;
+  }
+  void fail(std::string_view key, std::string_view want) {
+    if (error_.is_ok()) error_ = malformed("'" + std::string(key) + "' must be " + std::string(want));
+  }
+  void fail(Status s) {
+    if (error_.is_ok()) error_ = std::move(s);
+  }
+  const Status& error() const { return error_; }
+
+ private:
+  const json::object& o_;
+  Status error_;
+};
+
+Result<Message> finish(Reader& r, Message m) {
+  if (!r.error().is_ok()) return r.error();
+  return m;
+}
+
+Result<Message> decode_push(Reader& r) {
+  Push m;
+  m.batch = r.u64("batch");
+  if (const json::array* ops = r.array("ops")) {
+    if (ops->size() > kMaxPushOps)
+      return Status(Code::frame_too_large, "a push holds at most " + std::to_string(kMaxPushOps) +
+                                               " operations");
+    for (const auto& v : *ops) {
+      auto op = op_from_json(v);
+      if (!op) return op.status();
+      m.ops.push_back(std::move(*op));
+    }
+  }
+  return finish(r, std::move(m));
+}
+
+Result<Message> decode_ack(Reader& r) {
+  Ack m;
+  m.batch = r.u64("batch");
+  if (const json::array* rs = r.array("results")) {
+    for (const auto& v : *rs) {
+      if (!v.is_object()) return malformed("an ack result must be an object");
+      Reader rr(v.get_object());
+      OpResult res;
+      res.op = rr.str("op");
+      std::string s = rr.str("s");
+      if (s == "accepted") res.status = OpStatus::accepted;
+      else if (s == "duplicate") res.status = OpStatus::duplicate;
+      else if (s == "rejected") res.status = OpStatus::rejected;
+      else rr.fail("s", "accepted, duplicate or rejected");
+      if (res.status == OpStatus::rejected) {
+        res.code = code_from_name(rr.str("code"));
+        res.reason = rr.str("reason");
+      } else {
+        res.seq = rr.u64("seq");
+      }
+      res.skewed = rr.boolean("skewed", false);
+      if (!rr.error().is_ok()) return rr.error();
+      m.results.push_back(std::move(res));
+    }
+  }
+  return finish(r, std::move(m));
+}
+
+Result<Message> decode_changes(Reader& r) {
+  Changes m;
+  if (const json::array* es = r.array("entries")) {
+    for (const auto& v : *es) {
+      if (!v.is_object()) return malformed("a change entry must be an object");
+      Reader er(v.get_object());
+      LogEntry e;
+      e.seq = er.u64("seq");
+      e.skewed = er.boolean("skewed", false);
+      const json::value* opv = v.get_object().if_contains("op");
+      if (!opv) er.fail("op", "an operation");
+      if (!er.error().is_ok()) return er.error();
+      auto op = op_from_json(*opv);
+      if (!op) return op.status();
+      e.op = std::move(*op);
+      m.entries.push_back(std::move(e));
+    }
+  }
+  m.cursor = r.u64("cursor");
+  m.more = r.boolean("more", false);
+  m.live = r.boolean("live", false);
+  return finish(r, std::move(m));
+}
+
+}  // namespace
+
+std::string_view op_status_name(OpStatus s) {
+  switch (s) {
+    case OpStatus::accepted: return "accepted";
+    case OpStatus::duplicate: return "duplicate";
+    case OpStatus::rejected: return "rejected";
+  }
+  return "rejected";
+}
+
+std::string encode(const Message& m) { return json::serialize(std::visit(Encoder{}, m)); }
+
+Result<Message> decode(std::string_view frame) {
+  if (frame.size() > kMaxFrameBytes)
+    return Status(Code::frame_too_large, "frame of " + std::to_string(frame.size()) +
+                                             " bytes is over the limit of " +
+                                             std::to_string(kMaxFrameBytes));
+  boost::system::error_code ec;
+  json::value v = json::parse(frame, ec);
+  if (ec) return malformed("frame is not valid JSON: " + ec.message());
+  if (!v.is_object()) return malformed("frame must be a JSON object");
+  const json::object& o = v.get_object();
+  Reader r(o);
+  std::int64_t version = r.i64("v");
+  std::string type = r.str("t");
+  if (!r.error().is_ok()) return r.error();
+  if (type == "hello") {
+    // The version check of a hello is the server's to make, with a reply naming both.
+    Hello m;
+    m.version = static_cast<int>(version);
+    m.device = r.str("device");
+    m.user = r.str("user");
+    m.cursor = r.u64("cursor");
+    m.schema = static_cast<int>(r.i64("schema"));
+    return finish(r, std::move(m));
+  }
+  if (version != kProtocolVersion)
+    return Status(Code::unsupported_version,
+                  "frame has protocol version " + std::to_string(version) + "; this peer speaks " +
+                      std::to_string(kProtocolVersion));
+  if (type == "welcome") {
+    Welcome m;
+    m.head = r.u64("head");
+    m.server_ms = r.i64("server_ms");
+    return finish(r, m);
+  }
+  if (type == "push") return decode_push(r);
+  if (type == "ack") return decode_ack(r);
+  if (type == "pull") {
+    Pull m;
+    m.cursor = r.u64("cursor");
+    std::uint64_t limit = r.u64("limit");
+    m.limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, kMaxPullLimit));
+    return finish(r, m);
+  }
+  if (type == "changes") return decode_changes(r);
+  if (type == "error") {
+    Error m;
+    m.code = code_from_name(r.str("code"));
+    m.message = r.str("message");
+    m.fatal = r.boolean("fatal", false);
+    return finish(r, std::move(m));
+  }
+  return malformed("unknown message type '" + type + "'");
+}
+
+}  // namespace fieldsync::sync
