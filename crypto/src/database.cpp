@@ -7,13 +7,13 @@
 
 namespace fieldsync::crypto {
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path,
-                                                 const OpenOptions& opts) {
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, const OpenOptions& opts) {
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (opts.create && !opts.read_only) flags |= SQLITE_OPEN_CREATE;
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, opts.vfs.empty() ? nullptr : opts.vfs.c_str());
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, flags, opts.vfs.empty() ? nullptr : opts.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
@@ -23,8 +23,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path,
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, opts.busy_timeout_ms);
   // Memory-mapped I/O would bypass any VFS-level page transformation: keep it off.
-  std::string pragmas = "PRAGMA mmap_size=0; PRAGMA foreign_keys=ON; PRAGMA synchronous=" +
-                        opts.synchronous + ";";
+  std::string pragmas =
+      "PRAGMA mmap_size=0; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opts.synchronous + ";";
   if (opts.wal && !opts.read_only) pragmas += "PRAGMA journal_mode=WAL;";
   if (Status s = db->exec(pragmas); !s) return s;
   return db;

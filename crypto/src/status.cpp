@@ -5,12 +5,23 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 17> kNames = {
-    "ok",          "malformed_frame", "frame_too_large",    "unsupported_version",
-    "unexpected_message", "unknown_collection", "unknown_field", "wrong_type",
-    "invalid_id",  "append_only",     "deleted",            "not_found",
-    "storage",     "unreachable",     "refused",            "invalid_argument",
-    "internal"};
+constexpr std::array<std::string_view, 17> kNames = {"ok",
+                                                     "malformed_frame",
+                                                     "frame_too_large",
+                                                     "unsupported_version",
+                                                     "unexpected_message",
+                                                     "unknown_collection",
+                                                     "unknown_field",
+                                                     "wrong_type",
+                                                     "invalid_id",
+                                                     "append_only",
+                                                     "deleted",
+                                                     "not_found",
+                                                     "storage",
+                                                     "unreachable",
+                                                     "refused",
+                                                     "invalid_argument",
+                                                     "internal"};
 }  // namespace
 
 std::string_view code_name(Code c) {

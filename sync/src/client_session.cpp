@@ -73,8 +73,10 @@ std::vector<std::string> ClientSession::handle(const Ack& m) {
   if (Status s = store_.on_ack(m.results); !s) return fail(s);
   for (const auto& r : m.results) {
     in_flight_.erase(r.op);
-    if (r.status == OpStatus::rejected) rejected_.push_back(r);
-    else ++acked_;
+    if (r.status == OpStatus::rejected)
+      rejected_.push_back(r);
+    else
+      ++acked_;
   }
   in_flight_.clear();  // anything the server did not answer is resent in a later batch
   push_batch_in_flight_.reset();

@@ -26,9 +26,8 @@ Conflict make(const std::string& collection, const std::string& record, const st
   return c;
 }
 
-void register_conflicts(const RegisterState& reg, const FieldSpec& f,
-                        const std::string& collection, const std::string& record,
-                        std::vector<Conflict>& out) {
+void register_conflicts(const RegisterState& reg, const FieldSpec& f, const std::string& collection,
+                        const std::string& record, std::vector<Conflict>& out) {
   if (f.policy == MergePolicy::write_once) return;
   auto find = [&](const std::string& op) -> const WriteMeta* {
     auto it = std::lower_bound(reg.writes.begin(), reg.writes.end(), op,

@@ -22,7 +22,7 @@ FieldSpec choice(std::string name, std::vector<std::string> choices,
   return {std::move(name), FieldType::choice, policy, sensitive, std::move(choices), {}};
 }
 FieldSpec ref(std::string name, std::string collection) {
-  return {std::move(name), FieldType::ref, MergePolicy::register_lww, false, {},
+  return {std::move(name),      FieldType::ref, MergePolicy::register_lww, false, {},
           std::move(collection)};
 }
 FieldSpec set(std::string name, bool sensitive = false) {
@@ -36,32 +36,35 @@ FieldSpec once(FieldSpec f) {
 
 Schema make_default_schema() {
   std::vector<CollectionSpec> c;
-  c.push_back({"clients", false,
-               {text("name", true), date("date_of_birth", true), text("contact", true),
-                text("address", true), text("location_description", true),
-                text("preferred_language")}});
-  c.push_back({"cases", false,
-               {ref("client_id", "clients"), text("programme"),
-                choice("status", {"assessment", "planning", "implementation", "evaluation",
-                                  "closed"}),
-                choice("risk", {"low", "medium", "high", "critical"},
-                       MergePolicy::register_review, true),
-                choice("consent", {"given", "withdrawn", "unknown"},
-                       MergePolicy::register_review, true),
-                text("assigned_to"), set("needs", true), date("opened_on"),
-                date("closed_on")}});
-  c.push_back({"visits", false,
+  c.push_back(
+      {"clients",
+       false,
+       {text("name", true), date("date_of_birth", true), text("contact", true),
+        text("address", true), text("location_description", true), text("preferred_language")}});
+  c.push_back(
+      {"cases",
+       false,
+       {ref("client_id", "clients"), text("programme"),
+        choice("status", {"assessment", "planning", "implementation", "evaluation", "closed"}),
+        choice("risk", {"low", "medium", "high", "critical"}, MergePolicy::register_review, true),
+        choice("consent", {"given", "withdrawn", "unknown"}, MergePolicy::register_review, true),
+        text("assigned_to"), set("needs", true), date("opened_on"), date("closed_on")}});
+  c.push_back({"visits",
+               false,
                {ref("case_id", "cases"), datetime("time"), text("place", true),
                 choice("kind", {"home", "outreach", "office", "phone", "video", "clinic"}),
                 text("outcome", true)}});
-  c.push_back({"notes", true,
-               {once(ref("case_id", "cases")), once(text("text", true)),
-                once(ref("visit_id", "visits"))}});
-  c.push_back({"referrals", false,
+  c.push_back(
+      {"notes",
+       true,
+       {once(ref("case_id", "cases")), once(text("text", true)), once(ref("visit_id", "visits"))}});
+  c.push_back({"referrals",
+               false,
                {ref("case_id", "cases"), text("service"),
                 choice("status", {"proposed", "sent", "accepted", "declined", "completed"}),
                 date("sent_on")}});
-  c.push_back({"tasks", false,
+  c.push_back({"tasks",
+               false,
                {ref("case_id", "cases"), text("title", true), date("due_date"),
                 choice("status", {"open", "done", "cancelled"}), text("assigned_to")}});
   return Schema(kSchemaVersion, std::move(c));

@@ -31,7 +31,9 @@ bool apply_write(RecordState& state, const Op& op, const FieldWrite& w, const Fi
     const std::string element(w.value.is_string() ? w.value.get_string() : "");
     if (w.kind == WriteKind::add) return set.adds[element].insert(op.id).second;
     bool changed = false;
-    for (const auto& tag : w.base) changed |= set.removed.insert(tag).second;
+    if (w.base.empty()) return false;
+    auto& removed = set.removed[element];
+    for (const auto& tag : w.base) changed |= removed.insert(tag).second;
     return changed;
   }
   WriteMeta meta{op.id, op.hlc, op.device, op.user, w.value, w.base};
@@ -73,16 +75,18 @@ const WriteMeta* winner(const RegisterState& reg, MergePolicy policy) {
   }
   auto h = heads(reg);
   if (h.empty()) return nullptr;  // only possible with a cycle of bases: forged input
-  return *std::max_element(h.begin(), h.end(),
-                           [](const WriteMeta* a, const WriteMeta* b) { return ranks_below(*a, *b); });
+  return *std::max_element(h.begin(), h.end(), [](const WriteMeta* a, const WriteMeta* b) {
+    return ranks_below(*a, *b);
+  });
 }
 
 std::vector<std::string> live_tags(const SetState& set, const std::string& element) {
   std::vector<std::string> out;
   auto it = set.adds.find(element);
   if (it == set.adds.end()) return out;
+  auto rm = set.removed.find(element);
   for (const auto& tag : it->second)
-    if (!set.removed.contains(tag)) out.push_back(tag);
+    if (rm == set.removed.end() || !rm->second.contains(tag)) out.push_back(tag);
   return out;
 }
 

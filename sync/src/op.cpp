@@ -11,9 +11,12 @@ namespace {
 
 std::string_view kind_name(WriteKind k) {
   switch (k) {
-    case WriteKind::set: return "set";
-    case WriteKind::add: return "add";
-    case WriteKind::remove: return "rem";
+    case WriteKind::set:
+      return "set";
+    case WriteKind::add:
+      return "add";
+    case WriteKind::remove:
+      return "rem";
   }
   return "set";
 }
@@ -56,10 +59,14 @@ Result<FieldWrite> write_from_json(const json::value& v) {
   w.field = std::move(*field);
   auto kind = get_string(o, "x");
   if (!kind) return kind.status();
-  if (*kind == "set") w.kind = WriteKind::set;
-  else if (*kind == "add") w.kind = WriteKind::add;
-  else if (*kind == "rem") w.kind = WriteKind::remove;
-  else return bad("unknown write kind '" + *kind + "'");
+  if (*kind == "set")
+    w.kind = WriteKind::set;
+  else if (*kind == "add")
+    w.kind = WriteKind::add;
+  else if (*kind == "rem")
+    w.kind = WriteKind::remove;
+  else
+    return bad("unknown write kind '" + *kind + "'");
   auto it = o.find("v");
   if (it == o.end()) return bad("a write needs a value 'v'");
   w.value = it->value();
@@ -102,8 +109,11 @@ Result<Op> op_from_json(const json::value& v) {
   if (!v.is_object()) return bad("must be an object");
   const auto& o = v.get_object();
   Op op;
-  for (auto [key, dest] : {std::pair{"id", &op.id}, {"device", &op.device}, {"user", &op.user},
-                           {"c", &op.collection}, {"r", &op.record}}) {
+  for (auto [key, dest] : {std::pair{"id", &op.id},
+                           {"device", &op.device},
+                           {"user", &op.user},
+                           {"c", &op.collection},
+                           {"r", &op.record}}) {
     auto s = get_string(o, key);
     if (!s) return s.status();
     *dest = std::move(*s);

@@ -1,8 +1,10 @@
 // Storage form of RecordState:
 //   state := { "r": { FIELD: [ write* ] }, "s": { FIELD: { "a": { ELEMENT: [TAG*] },
-//              "x": [TAG*] } }, "d": [ delete* ] }
+//              "x": { ELEMENT: [TAG*] } } }, "d": [ delete* ] }
 //   write := [ OP, HLC, DEVICE, USER, VALUE, [BASE*] ]
 //   delete := [ OP, HLC, DEVICE, USER, [BASE*] ]
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "fieldsync/sync/merge.hpp"
@@ -58,8 +60,10 @@ json::value to_json(const RecordState& state) {
   json::object sets;
   for (const auto& [name, set] : state.sets) {
     json::object adds;
+    json::object removed;
     for (const auto& [element, tags] : set.adds) adds[element] = strings(tags);
-    sets[name] = json::object{{"a", std::move(adds)}, {"x", strings(set.removed)}};
+    for (const auto& [element, tags] : set.removed) removed[element] = strings(tags);
+    sets[name] = json::object{{"a", std::move(adds)}, {"x", std::move(removed)}};
   }
   json::array dels;
   for (const auto& d : state.deletes)
@@ -91,19 +95,22 @@ Result<RecordState> record_state_from_json(const json::value& v) {
       w.value = (*a)[4];
       reg.writes.push_back(std::move(w));
     }
+    std::sort(reg.writes.begin(), reg.writes.end(),
+              [](const WriteMeta& a, const WriteMeta& b) { return a.op < b.op; });
   }
   for (const auto& [name, sv] : *sets) {
     const json::object* so = sv.if_object();
-    if (!so || !so->contains("a") || !so->contains("x") || !so->at("a").is_object()) return bad();
+    if (!so || !so->contains("a") || !so->contains("x") || !so->at("a").is_object() ||
+        !so->at("x").is_object())
+      return bad();
     SetState& set = st.sets[std::string(name)];
-    for (const auto& [element, tags] : so->at("a").get_object()) {
-      std::vector<std::string> t;
-      if (!read_strings(tags, t)) return bad();
-      set.adds[std::string(element)].insert(t.begin(), t.end());
+    for (auto [key, dest] : {std::pair{"a", &set.adds}, {"x", &set.removed}}) {
+      for (const auto& [element, tags] : so->at(key).get_object()) {
+        std::vector<std::string> t;
+        if (!read_strings(tags, t)) return bad();
+        (*dest)[std::string(element)].insert(t.begin(), t.end());
+      }
     }
-    std::vector<std::string> removed;
-    if (!read_strings(so->at("x"), removed)) return bad();
-    set.removed.insert(removed.begin(), removed.end());
   }
   for (const auto& dv : *dels) {
     const json::array* a = dv.if_array();
@@ -112,6 +119,8 @@ Result<RecordState> record_state_from_json(const json::value& v) {
       return bad();
     st.deletes.push_back(std::move(d));
   }
+  std::sort(st.deletes.begin(), st.deletes.end(),
+            [](const DeleteMeta& a, const DeleteMeta& b) { return a.op < b.op; });
   return st;
 }
 

@@ -65,8 +65,7 @@ const CollectionSpec* Schema::collection(std::string_view name) const {
 Status Schema::check_value(const CollectionSpec& c, const FieldSpec& f,
                            const boost::json::value& value) const {
   auto where = c.name + "." + f.name;
-  if (!value.is_string())
-    return {Code::wrong_type, where + " takes a string value"};
+  if (!value.is_string()) return {Code::wrong_type, where + " takes a string value"};
   std::string_view s = value.get_string();
   if (s.size() > 64 * 1024) return {Code::wrong_type, where + " is longer than 64 KiB"};
   switch (f.type) {
@@ -98,22 +97,32 @@ Status Schema::check_value(const CollectionSpec& c, const FieldSpec& f,
 
 std::string_view policy_name(MergePolicy p) {
   switch (p) {
-    case MergePolicy::register_lww: return "register";
-    case MergePolicy::register_review: return "register_review";
-    case MergePolicy::add_wins_set: return "add_wins_set";
-    case MergePolicy::write_once: return "write_once";
+    case MergePolicy::register_lww:
+      return "register";
+    case MergePolicy::register_review:
+      return "register_review";
+    case MergePolicy::add_wins_set:
+      return "add_wins_set";
+    case MergePolicy::write_once:
+      return "write_once";
   }
   return "?";
 }
 
 std::string_view type_name(FieldType t) {
   switch (t) {
-    case FieldType::text: return "text";
-    case FieldType::date: return "date";
-    case FieldType::datetime: return "datetime";
-    case FieldType::choice: return "choice";
-    case FieldType::ref: return "ref";
-    case FieldType::set: return "set";
+    case FieldType::text:
+      return "text";
+    case FieldType::date:
+      return "date";
+    case FieldType::datetime:
+      return "datetime";
+    case FieldType::choice:
+      return "choice";
+    case FieldType::ref:
+      return "ref";
+    case FieldType::set:
+      return "set";
   }
   return "?";
 }

@@ -106,7 +106,8 @@ class Reader {
   std::uint64_t u64(std::string_view key) {
     const json::value* v = o_.if_contains(key);
     if (v && v->is_uint64()) return v->get_uint64();
-    if (v && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+    if (v && v->is_int64() && v->get_int64() >= 0)
+      return static_cast<std::uint64_t>(v->get_int64());
     fail(key, "a non-negative integer");
     return 0;
   }
@@ -138,7 +139,8 @@ class Reader {
     return nullptr;
   }
   void fail(std::string_view key, std::string_view want) {
-    if (error_.is_ok()) error_ = malformed("'" + std::string(key) + "' must be " + std::string(want));
+    if (error_.is_ok())
+      error_ = malformed("'" + std::string(key) + "' must be " + std::string(want));
   }
   void fail(Status s) {
     if (error_.is_ok()) error_ = std::move(s);
@@ -160,8 +162,8 @@ Result<Message> decode_push(Reader& r) {
   m.batch = r.u64("batch");
   if (const json::array* ops = r.array("ops")) {
     if (ops->size() > kMaxPushOps)
-      return Status(Code::frame_too_large, "a push holds at most " + std::to_string(kMaxPushOps) +
-                                               " operations");
+      return Status(Code::frame_too_large,
+                    "a push holds at most " + std::to_string(kMaxPushOps) + " operations");
     for (const auto& v : *ops) {
       auto op = op_from_json(v);
       if (!op) return op.status();
@@ -181,10 +183,14 @@ Result<Message> decode_ack(Reader& r) {
       OpResult res;
       res.op = rr.str("op");
       std::string s = rr.str("s");
-      if (s == "accepted") res.status = OpStatus::accepted;
-      else if (s == "duplicate") res.status = OpStatus::duplicate;
-      else if (s == "rejected") res.status = OpStatus::rejected;
-      else rr.fail("s", "accepted, duplicate or rejected");
+      if (s == "accepted")
+        res.status = OpStatus::accepted;
+      else if (s == "duplicate")
+        res.status = OpStatus::duplicate;
+      else if (s == "rejected")
+        res.status = OpStatus::rejected;
+      else
+        rr.fail("s", "accepted, duplicate or rejected");
       if (res.status == OpStatus::rejected) {
         res.code = code_from_name(rr.str("code"));
         res.reason = rr.str("reason");
@@ -227,9 +233,12 @@ Result<Message> decode_changes(Reader& r) {
 
 std::string_view op_status_name(OpStatus s) {
   switch (s) {
-    case OpStatus::accepted: return "accepted";
-    case OpStatus::duplicate: return "duplicate";
-    case OpStatus::rejected: return "rejected";
+    case OpStatus::accepted:
+      return "accepted";
+    case OpStatus::duplicate:
+      return "duplicate";
+    case OpStatus::rejected:
+      return "rejected";
   }
   return "rejected";
 }
@@ -261,9 +270,9 @@ Result<Message> decode(std::string_view frame) {
     return finish(r, std::move(m));
   }
   if (version != kProtocolVersion)
-    return Status(Code::unsupported_version,
-                  "frame has protocol version " + std::to_string(version) + "; this peer speaks " +
-                      std::to_string(kProtocolVersion));
+    return Status(Code::unsupported_version, "frame has protocol version " +
+                                                 std::to_string(version) + "; this peer speaks " +
+                                                 std::to_string(kProtocolVersion));
   if (type == "welcome") {
     Welcome m;
     m.head = r.u64("head");

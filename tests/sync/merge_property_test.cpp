@@ -17,8 +17,8 @@ using namespace fieldsync::sync;
 namespace {
 
 const std::vector<std::string> kRecords = {"k1", "k2", "k3"};
-const std::vector<std::string> kStatus = {"assessment", "planning", "implementation",
-                                          "evaluation", "closed"};
+const std::vector<std::string> kStatus = {"assessment", "planning", "implementation", "evaluation",
+                                          "closed"};
 const std::vector<std::string> kRisk = {"low", "medium", "high", "critical"};
 const std::vector<std::string> kNeeds = {"housing", "food", "medical", "id"};
 
@@ -48,13 +48,27 @@ History random_history(std::uint64_t seed) {
     const std::string& rec = kRecords[rng.below(kRecords.size())];
     Op op;
     switch (rng.below(8)) {
-      case 0: case 1: op = dev.set("cases", rec, "status", kStatus[rng.below(kStatus.size())], now); break;
-      case 2: op = dev.set("cases", rec, "risk", kRisk[rng.below(kRisk.size())], now, rng.below(3) == 0); break;
-      case 3: op = dev.set("cases", rec, "programme", "p" + std::to_string(rng.below(3)), now); break;
-      case 4: op = dev.add("cases", rec, "needs", kNeeds[rng.below(kNeeds.size())], now); break;
-      case 5: op = dev.remove("cases", rec, "needs", kNeeds[rng.below(kNeeds.size())], now); break;
+      case 0:
+      case 1:
+        op = dev.set("cases", rec, "status", kStatus[rng.below(kStatus.size())], now);
+        break;
+      case 2:
+        op = dev.set("cases", rec, "risk", kRisk[rng.below(kRisk.size())], now, rng.below(3) == 0);
+        break;
+      case 3:
+        op = dev.set("cases", rec, "programme", "p" + std::to_string(rng.below(3)), now);
+        break;
+      case 4:
+        op = dev.add("cases", rec, "needs", kNeeds[rng.below(kNeeds.size())], now);
+        break;
+      case 5:
+        op = dev.remove("cases", rec, "needs", kNeeds[rng.below(kNeeds.size())], now);
+        break;
       case 6:
-        if (rng.below(4) == 0) { op = dev.del("cases", rec, now); break; }
+        if (rng.below(4) == 0) {
+          op = dev.del("cases", rec, now);
+          break;
+        }
         [[fallthrough]];
       default: {
         // Gossip: device d receives the next few ops of another device, in order.

@@ -121,12 +121,26 @@ TEST_CASE("merge: add-wins sets") {
   Op rem = b.remove("cases", "k", "needs", "housing", 2000);
   Op add2 = a.add("cases", "k", "needs", "housing", 2000);  // concurrent re-add
   Op add3 = b.add("cases", "k", "needs", "food", 2100);
-  for (auto order : {std::vector<Op>{add1, rem, add2, add3}, std::vector<Op>{add3, add2, rem, add1}}) {
+  for (auto order :
+       {std::vector<Op>{add1, rem, add2, add3}, std::vector<Op>{add3, add2, rem, add1}}) {
     auto fields = materialize(apply_all(order), cases());
     CHECK(boost::json::serialize(fields.at("needs")) == R"(["food","housing"])");
   }
   auto fields = materialize(apply_all({add1, rem, add3}), cases());
   CHECK(boost::json::serialize(fields.at("needs")) == R"(["food"])");
+}
+
+TEST_CASE("merge: removing one element added by a multi-element op keeps the others") {
+  TestDevice a(test::device_id(1), "ana");
+  Op both = a.new_op("cases", "k", 1000);
+  both.writes.push_back({"needs", WriteKind::add, boost::json::value("food"), {}});
+  both.writes.push_back({"needs", WriteKind::add, boost::json::value("housing"), {}});
+  RecordState st = apply_all({both});
+  Op rem = a.new_op("cases", "k", 2000);
+  rem.writes.push_back({"needs", WriteKind::remove, boost::json::value("food"),
+                        live_tags(st.sets["needs"], "food")});
+  apply(st, rem, cases());
+  CHECK(boost::json::serialize(materialize(st, cases()).at("needs")) == R"(["housing"])");
 }
 
 TEST_CASE("merge: a delete wins over a concurrent edit, which is kept as a conflict") {

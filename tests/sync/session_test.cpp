@@ -18,7 +18,8 @@ struct MemoryClientStore : ClientStore {
   std::uint64_t cursor_ = 0;
 
   std::uint64_t cursor() override { return cursor_; }
-  Result<std::vector<Op>> pending_ops(std::size_t limit, const std::set<std::string>& exclude) override {
+  Result<std::vector<Op>> pending_ops(std::size_t limit,
+                                      const std::set<std::string>& exclude) override {
     std::vector<Op> out;
     for (const auto& op : outbox) {
       bool is_rejected = std::any_of(rejected.begin(), rejected.end(),
@@ -29,8 +30,10 @@ struct MemoryClientStore : ClientStore {
   }
   Status on_ack(const std::vector<OpResult>& results) override {
     for (const auto& r : results) {
-      if (r.status == OpStatus::rejected) rejected.push_back(r);
-      else std::erase_if(outbox, [&](const Op& op) { return op.id == r.op; });
+      if (r.status == OpStatus::rejected)
+        rejected.push_back(r);
+      else
+        std::erase_if(outbox, [&](const Op& op) { return op.id == r.op; });
     }
     return Status::ok();
   }
@@ -72,14 +75,16 @@ TEST_CASE("session: hello, push, durable ack, pull until caught up") {
   auto pa = server.on_frame(out[1], 5, 1000);
   REQUIRE(pa.submit);
   REQUIRE(pa.submit->ops.size() == 1);
-  auto ack = server.on_committed(pa.submit->batch, {{pa.submit->ops[0].id, OpStatus::accepted, 6, false, Code::ok, {}}});
+  auto ack = server.on_committed(
+      pa.submit->batch, {{pa.submit->ops[0].id, OpStatus::accepted, 6, false, Code::ok, {}}});
   auto next = client.on_frame(ack.send.at(0));
   REQUIRE(store.rejected.size() == 1);
   CHECK(store.rejected[0].code == Code::unknown_field);
   REQUIRE(next.size() == 1);  // the op behind the refused one goes next
   auto pb = server.on_frame(next[0], 6, 1000);
   REQUIRE(pb.submit);
-  auto ack2 = server.on_committed(pb.submit->batch, {{pb.submit->ops[0].id, OpStatus::accepted, 7, false, Code::ok, {}}});
+  auto ack2 = server.on_committed(
+      pb.submit->batch, {{pb.submit->ops[0].id, OpStatus::accepted, 7, false, Code::ok, {}}});
   CHECK(client.on_frame(ack2.send.at(0)).empty());
   CHECK(store.outbox.size() == 1);  // only the rejected op remains, marked
 

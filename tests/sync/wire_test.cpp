@@ -32,8 +32,9 @@ TEST_CASE("wire: every message type round-trips") {
   CHECK(p.batch == 7);
   CHECK(p.ops.at(0) == op);
 
-  Ack a = round_trip(Ack{7, {{op.id, OpStatus::accepted, 5, true, Code::ok, {}},
-                            {"x.1", OpStatus::rejected, 0, false, Code::unknown_field, "no"}}});
+  Ack a = round_trip(Ack{7,
+                         {{op.id, OpStatus::accepted, 5, true, Code::ok, {}},
+                          {"x.1", OpStatus::rejected, 0, false, Code::unknown_field, "no"}}});
   CHECK(a.results.at(0).seq == 5);
   CHECK(a.results.at(0).skewed);
   CHECK(a.results.at(1).code == Code::unknown_field);

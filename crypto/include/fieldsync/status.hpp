@@ -21,15 +21,15 @@ enum class Code : int {
   unexpected_message = 4,   // a message that is not valid in the session's current state
   unknown_collection = 5,
   unknown_field = 6,
-  wrong_type = 7,           // a value of the wrong type for its field
-  invalid_id = 8,           // a record id outside 1-64 chars of A-Za-z0-9._-
-  append_only = 9,          // an edit or delete of an append-only record
-  deleted = 10,             // an edit of a record that is already deleted (locally)
+  wrong_type = 7,   // a value of the wrong type for its field
+  invalid_id = 8,   // a record id outside 1-64 chars of A-Za-z0-9._-
+  append_only = 9,  // an edit or delete of an append-only record
+  deleted = 10,     // an edit of a record that is already deleted (locally)
   not_found = 11,
-  storage = 12,             // the store failed (disk full, I/O error, corrupt file)
-  unreachable = 13,         // the server could not be reached in time
-  refused = 14,             // the server refused this device
-  invalid_argument = 15,    // a caller error at an API or command-line boundary
+  storage = 12,           // the store failed (disk full, I/O error, corrupt file)
+  unreachable = 13,       // the server could not be reached in time
+  refused = 14,           // the server refused this device
+  invalid_argument = 15,  // a caller error at an API or command-line boundary
   internal = 16,
 };
 
@@ -60,7 +60,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor)
   Result(Status error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool is_ok() const { return std::holds_alternative<T>(v_); }
@@ -72,8 +72,11 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  // The error; Status::ok() when there is a value.
-  Status status() const { return is_ok() ? Status::ok() : std::get<Status>(v_); }
+  // The error; an ok Status when there is a value. The reference lives as long as the Result.
+  const Status& status() const {
+    static const Status kOk;
+    return is_ok() ? kOk : std::get<Status>(v_);
+  }
 
  private:
   std::variant<T, Status> v_;

@@ -24,8 +24,8 @@ namespace fieldsync::crypto {
 struct OpenOptions {
   bool create = true;
   bool read_only = false;
-  std::string vfs;                  // empty: SQLite's default VFS
-  int busy_timeout_ms = 60'000;     // other processes' locks are waited for, not failed on
+  std::string vfs;               // empty: SQLite's default VFS
+  int busy_timeout_ms = 60'000;  // other processes' locks are waited for, not failed on
   bool wal = true;
   // "FULL": every commit is fsynced (durable acks); "NORMAL": WAL commits not fsynced.
   std::string synchronous = "FULL";

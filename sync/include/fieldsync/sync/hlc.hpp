@@ -8,8 +8,8 @@
 
 #include <compare>
 #include <cstdint>
-#include <string>
 #include <optional>
+#include <string>
 
 namespace fieldsync::sync {
 

@@ -52,8 +52,9 @@ struct RegisterState {
 };
 
 struct SetState {
-  std::map<std::string, std::set<std::string>> adds;  // element -> add tags (op ids)
-  std::set<std::string> removed;                      // add tags named by a remove
+  // Tags are op ids; one op may add several elements, so removals are kept per element.
+  std::map<std::string, std::set<std::string>> adds;     // element -> add tags
+  std::map<std::string, std::set<std::string>> removed;  // element -> tags named by removes
   bool operator==(const SetState&) const = default;
 };
 

@@ -19,9 +19,9 @@
 
 #include <boost/json/value.hpp>
 
+#include "fieldsync/status.hpp"
 #include "fieldsync/sync/hlc.hpp"
 #include "fieldsync/sync/schema.hpp"
-#include "fieldsync/status.hpp"
 
 namespace fieldsync::sync {
 
@@ -30,8 +30,8 @@ enum class WriteKind { set, add, remove };
 struct FieldWrite {
   std::string field;
   WriteKind kind = WriteKind::set;
-  boost::json::value value;        // the value (set) or the element (add, remove)
-  std::vector<std::string> base;   // set: versions seen; remove: add-tags observed
+  boost::json::value value;       // the value (set) or the element (add, remove)
+  std::vector<std::string> base;  // set: versions seen; remove: add-tags observed
 
   bool operator==(const FieldWrite&) const = default;
 };

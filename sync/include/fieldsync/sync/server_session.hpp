@@ -29,10 +29,10 @@ struct ServerSessionConfig {
 };
 
 struct SessionActions {
-  std::vector<std::string> send;     // frames to send, in order
-  std::optional<Push> submit;        // ops to apply durably (then call on_committed)
-  std::optional<Pull> read;          // log to read (then call on_read)
-  bool close = false;                // close after sending
+  std::vector<std::string> send;  // frames to send, in order
+  std::optional<Push> submit;     // ops to apply durably (then call on_committed)
+  std::optional<Pull> read;       // log to read (then call on_read)
+  bool close = false;             // close after sending
 };
 
 class ServerSession {
@@ -65,16 +65,16 @@ class ServerSession {
   std::optional<Hello> hello_;
   // Per submitted batch: the results already decided (validation) and the ops' order.
   struct PendingBatch {
-    std::vector<OpResult> results;   // one per op of the push, in order
+    std::vector<OpResult> results;       // one per op of the push, in order
     std::vector<std::size_t> submitted;  // indexes of results awaiting the writer
   };
   std::map<std::uint64_t, PendingBatch> pending_;
   SessionActions read_more(std::uint64_t after);
   bool read_in_flight_ = false;
-  bool read_is_internal_ = false;   // the read fills the live stream, not a client pull
+  bool read_is_internal_ = false;  // the read fills the live stream, not a client pull
   bool live_ = false;
-  bool live_gap_ = false;           // live entries arrived while a read was in flight
-  std::uint64_t sent_cursor_ = 0;   // every entry up to here has been sent (or skipped)
+  bool live_gap_ = false;          // live entries arrived while a read was in flight
+  std::uint64_t sent_cursor_ = 0;  // every entry up to here has been sent (or skipped)
 };
 
 }  // namespace fieldsync::sync

@@ -19,8 +19,8 @@
 #include <variant>
 #include <vector>
 
-#include "fieldsync/sync/op.hpp"
 #include "fieldsync/status.hpp"
+#include "fieldsync/sync/op.hpp"
 
 namespace fieldsync::sync {
 
@@ -54,9 +54,9 @@ enum class OpStatus { accepted, duplicate, rejected };
 struct OpResult {
   std::string op;
   OpStatus status = OpStatus::accepted;
-  std::uint64_t seq = 0;   // accepted/duplicate: the op's server sequence number
-  bool skewed = false;     // accepted with a clock more than the bound ahead of the server
-  Code code = Code::ok;    // rejected: why
+  std::uint64_t seq = 0;  // accepted/duplicate: the op's server sequence number
+  bool skewed = false;    // accepted with a clock more than the bound ahead of the server
+  Code code = Code::ok;   // rejected: why
   std::string reason;
 };
 

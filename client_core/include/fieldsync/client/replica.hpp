@@ -1,0 +1,154 @@
+// The device's local replica: one SQLite file (WAL mode) that holds the materialised records,
+// their merge state, the outbox of operations not yet acknowledged by the server, and the
+// device's identity, clock and pull cursor. Every local write is one transaction that changes
+// the record and appends its operation to the outbox; nothing is written when a write fails.
+//
+// Storage: every database is opened through crypto::Database::open with ReplicaOptions::vfs,
+// so the file can sit on a custom (encrypting) SQLite VFS.
+//
+// Ownership: a Replica owns its database connection. Results are returned by value.
+// Thread safety: one thread at a time per Replica object. Several Replica objects (in one
+// process or in several) may use the same file at once: writers wait for each other (BEGIN
+// IMMEDIATE with the busy timeout) instead of failing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "fieldsync/crypto/random.hpp"
+#include "fieldsync/status.hpp"
+#include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/schema.hpp"
+
+namespace fieldsync::crypto {
+class Database;
+}
+
+namespace fieldsync::client {
+
+// The on-disk layout version of a replica (meta key "format").
+inline constexpr int kReplicaFormat = 1;
+
+struct ReplicaOptions {
+  // The SQLite VFS to open the file with; empty means SQLite's default.
+  std::string vfs;
+  // init only: the user recorded in every operation; empty means $USER, else "worker".
+  std::string user;
+  // Milliseconds since the epoch; empty means the system clock. Tests skew it.
+  std::function<std::int64_t()> now_ms;
+  // init only: the source of the device id; nullptr means crypto::SodiumRandom. add_note also
+  // draws its record ids from it. Borrowed: must outlive the Replica.
+  crypto::Random* random = nullptr;
+  // The schema; nullptr means sync::default_schema(). Borrowed: must outlive the Replica.
+  const sync::Schema* schema = nullptr;
+  // How far ahead of the local clock a remote clock may pull this replica's clock.
+  std::int64_t max_clock_ahead_ms = sync::kDefaultMaxAheadMs;
+  // How long to wait for another process's write lock before failing with Code::storage.
+  int busy_timeout_ms = 60'000;
+};
+
+// One change to one field in a local write. Values are given as text and converted by the
+// field's type: `set` for register fields, `add`/`remove` of one element for set fields.
+struct FieldEdit {
+  enum class Kind { set, add, remove };
+  std::string field;
+  Kind kind = Kind::set;
+  std::string value;
+};
+
+// A record as the replica shows it.
+struct RecordView {
+  std::string collection;
+  std::string id;
+  boost::json::object fields;  // materialised: names sorted, set values as sorted arrays
+  bool deleted = false;
+};
+
+// {"collection": ..., "id": ..., "fields": {...}}: nothing device-local in it, so it is
+// byte-identical (once serialised) on every replica that has seen the same operations.
+boost::json::object to_json(const RecordView& record);
+
+struct OutboxEntry {
+  std::int64_t seq = 0;  // local order of the write
+  sync::Op op;
+  bool rejected = false;  // refused by the server; kept, never pushed again
+  Code code = Code::ok;   // rejected: why
+  std::string reason;
+};
+
+class Replica final : public sync::ClientStore {
+ public:
+  // Creates a new replica at `path` (an error when a file is already there).
+  static Result<std::unique_ptr<Replica>> init(const std::string& path, ReplicaOptions options);
+  // Opens an existing replica: Code::not_found when there is none at `path`.
+  static Result<std::unique_ptr<Replica>> open(const std::string& path, ReplicaOptions options);
+
+  ~Replica() override;
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& device() const { return device_; }
+  const std::string& user() const { return user_; }
+  const sync::Schema& schema() const { return *schema_; }
+
+  // --- Local writes: each is one transaction; on error nothing is written. ---
+
+  // Creates or edits a record. Returns the id of the new operation. (Adding several elements
+  // to one set field takes one operation per element, all in the same transaction, so that
+  // each element gets its own add tag; the id returned is the first one's.)
+  Result<std::string> put(const std::string& collection, const std::string& id,
+                          const std::vector<FieldEdit>& edits);
+  // Deletes a record (a tombstone). Returns the id of the new operation.
+  Result<std::string> remove(const std::string& collection, const std::string& id);
+  // Appends a progress note to a case. Returns the new note's record id.
+  Result<std::string> add_note(const std::string& case_id, const std::string& text);
+
+  // --- Queries ---
+
+  // The record, also when deleted (RecordView::deleted); nullopt when never seen.
+  Result<std::optional<RecordView>> get(const std::string& collection, const std::string& id);
+  // The records of a collection that are not deleted, sorted by id.
+  Result<std::vector<RecordView>> list(const std::string& collection);
+  // Conflicts of every record, sorted by (collection, id): the open ones, or all.
+  Result<std::vector<sync::Conflict>> conflicts(bool include_resolved);
+  // Operations not yet acknowledged (pending and rejected), oldest first.
+  Result<std::vector<OutboxEntry>> outbox();
+
+  // --- sync::ClientStore, called by the sync client ---
+
+  std::uint64_t cursor() override;
+  Result<std::vector<sync::Op>> pending_ops(std::size_t limit,
+                                            const std::set<std::string>& exclude) override;
+  Status on_ack(const std::vector<sync::OpResult>& results) override;
+  Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override;
+
+ private:
+  Replica(std::string path, std::unique_ptr<crypto::Database> db, ReplicaOptions options);
+  Status load_meta();
+  std::int64_t now();
+  Result<std::string> write_op(
+      const std::string& collection, const std::string& id,
+      const std::function<Status(const sync::CollectionSpec&, const sync::RecordState&, sync::Op&)>&
+          build);
+
+  std::string path_;
+  std::unique_ptr<crypto::Database> db_;
+  ReplicaOptions options_;
+  const sync::Schema* schema_;
+  std::string device_;
+  std::string user_;
+  std::uint64_t cursor_cache_ = 0;
+};
+
+}  // namespace fieldsync::client

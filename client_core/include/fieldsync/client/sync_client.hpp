@@ -1,0 +1,100 @@
+// The device's sync client: drives the protocol state machine (sync::ClientSession) over a
+// Transport (WebSocket by default) against a Replica. Failed connections are retried with
+// exponential backoff and full jitter; a connection lost mid-sync is re-established and the
+// sync resumes from the replica's persisted cursor (the session is rebuilt per connection;
+// outbox entries are dropped only when the server acknowledged them).
+//
+// Ownership: the client borrows the Replica, which must outlive it, and uses it from the
+// thread that calls sync_once()/run_live() only. Threading: one thread at a time per client,
+// except notify_local_change(), which any thread may call. The client owns its event loop; no
+// background threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fieldsync/client/replica.hpp"
+#include "fieldsync/client/transport.hpp"
+#include "fieldsync/crypto/random.hpp"
+#include "fieldsync/status.hpp"
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::client {
+
+struct SyncOutcome {
+  enum class Kind {
+    up_to_date,   // everything pushed (or rejected) and pulled; run_live: stopped on request
+    unreachable,  // the server could not be reached (or made no progress) in time
+    refused,      // the server refused this device (a fatal error frame)
+    failed,       // a local failure (storage) or a protocol violation by the server
+  };
+  Kind kind = Kind::failed;
+  Status detail;                         // why, when not up_to_date
+  std::vector<sync::OpResult> rejected;  // operations the server refused during this run
+  std::size_t pushed = 0;                // operations acknowledged (accepted or duplicate)
+  std::size_t pulled = 0;                // log entries received and applied
+};
+
+std::string_view outcome_name(SyncOutcome::Kind kind);
+
+struct SyncClientOptions {
+  // Backoff between connection attempts: a random wait in [0, min(max, initial * 2^n)].
+  std::chrono::milliseconds backoff_initial{100};
+  std::chrono::milliseconds backoff_max{5000};
+  // run_live: how often the outbox is looked at for writes made elsewhere, and how long one
+  // connection attempt may take.
+  std::chrono::milliseconds live_poll{1000};
+  std::chrono::milliseconds live_connect_timeout{10'000};
+  // Makes the transport for each connection; empty means make_websocket_transport.
+  std::function<std::unique_ptr<Transport>()> make_transport;
+  // Jitter source; nullptr means crypto::SodiumRandom. Borrowed.
+  crypto::Random* random = nullptr;
+  // Progress messages (connection attempts, drops); optional. Never record content.
+  std::function<void(std::string_view)> log;
+  // run_live: called after remote changes were applied to the replica.
+  std::function<void()> on_remote_change;
+};
+
+class SyncClient {
+ public:
+  explicit SyncClient(Replica& replica, SyncClientOptions options = {});
+  ~SyncClient();
+  SyncClient(const SyncClient&) = delete;
+  SyncClient& operator=(const SyncClient&) = delete;
+
+  // Pushes the outbox and pulls everything, then closes. Gives up (unreachable) when no
+  // connection could be made, or no progress was made, for `timeout` (each acknowledged,
+  // refused or pulled operation restarts the clock, so a long first sync is not cut off).
+  SyncOutcome sync_once(std::string_view url, std::chrono::milliseconds timeout);
+
+  // Stays connected until `stop` is requested: applies live changes, pushes local writes,
+  // reconnects with backoff after drops. Returns up_to_date when stopped, or refused/failed.
+  SyncOutcome run_live(std::string_view url, std::stop_token stop);
+
+  // A local write was made (through any Replica object on the same file): push soon.
+  void notify_local_change() { local_change_.store(true); }
+
+ private:
+  enum class End { up_to_date, dropped, refused, failed, stopped };
+  // One connection's session. sync_once (stop == nullptr) ends when up to date, or with
+  // `dropped` when nothing arrives before `deadline`, which progress pushes to now+timeout.
+  End run_session(Transport& transport, SyncOutcome& outcome,
+                  Transport::Clock::time_point& deadline, std::chrono::milliseconds timeout,
+                  const std::stop_token* stop, bool& welcomed);
+  std::chrono::milliseconds backoff_delay(int attempt);
+  void log(std::string_view message) const;
+
+  Replica& replica_;
+  SyncClientOptions options_;
+  std::unique_ptr<crypto::Random> own_random_;
+  std::atomic<bool> local_change_{false};
+};
+
+}  // namespace fieldsync::client

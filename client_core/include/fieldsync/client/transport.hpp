@@ -1,0 +1,56 @@
+// The seam between the sync client and the network: a message transport that connects to a
+// server, sends and receives text frames, and closes. The WebSocket implementation (plain
+// ws:// over Boost.Beast) is the only one today; wss:// and test doubles plug in here. No
+// Beast or Asio header is reachable from this file.
+//
+// Ownership and threading: a Transport owns its connection and its own event loop; every
+// call blocks the calling thread until done or until its deadline. One thread at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fieldsync/status.hpp"
+
+namespace fieldsync::client {
+
+// Where the server is: ws://HOST:PORT[/PATH], the path defaulting to /sync.
+struct Endpoint {
+  std::string host;  // IPv6 addresses without the brackets
+  std::uint16_t port = 0;
+  std::string path = "/sync";
+
+  std::string to_string() const;  // ws://HOST:PORT/PATH
+};
+
+// Parses a server URL; Code::invalid_argument (with what is wrong) for anything but
+// ws://HOST:PORT[/PATH].
+Result<Endpoint> parse_ws_url(std::string_view url);
+
+class Transport {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  virtual ~Transport() = default;
+
+  // Connects and completes the handshake by `deadline`; Code::unreachable on failure.
+  virtual Status connect(const Endpoint& endpoint, Clock::time_point deadline) = 0;
+  // Queues a frame. Frames are written in order, one at a time, while receive() or close()
+  // runs.
+  virtual void send(std::string frame) = 0;
+  // Waits for the next frame from the server: the frame; nullopt when `deadline` passed
+  // first; Code::unreachable when the connection is lost or closed.
+  virtual Result<std::optional<std::string>> receive(Clock::time_point deadline) = 0;
+  // Writes what is queued, then closes gracefully; gives up (and drops the connection) at
+  // `deadline`.
+  virtual void close(Clock::time_point deadline) = 0;
+};
+
+// A WebSocket transport over plain TCP (Boost.Beast).
+std::unique_ptr<Transport> make_websocket_transport();
+
+}  // namespace fieldsync::client

@@ -1,0 +1,594 @@
+// The local replica on SQLite: tables, local writes (record + outbox in one transaction),
+// queries, and the ClientStore side used by the sync client.
+//
+// Tables (replica format 1):
+//   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema
+//   records(collection, id, state_json, fields_json, deleted, open_conflicts, conflicts)
+//                                       state_json: sync::to_json(RecordState) (the merge
+//                                       state); fields_json: sync::materialize (what is shown)
+//   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
+//          reason)                      operations not yet acknowledged by the server
+#include "fieldsync/client/replica.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "fieldsync/crypto/database.hpp"
+#include "fieldsync/sync/hlc.hpp"
+#include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/op.hpp"
+
+namespace fieldsync::client {
+namespace json = boost::json;
+using crypto::Database;
+using crypto::Statement;
+
+namespace {
+
+constexpr std::string_view kCreateTables = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE records(
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  state_json TEXT NOT NULL,
+  fields_json TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  open_conflicts INTEGER NOT NULL DEFAULT 0,
+  conflicts INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(collection, id)) WITHOUT ROWID;
+CREATE INDEX records_with_conflicts ON records(collection, id) WHERE conflicts > 0;
+CREATE TABLE outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  op_id TEXT NOT NULL UNIQUE,
+  op_json TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK(status IN ('pending', 'rejected')),
+  code TEXT,
+  reason TEXT);
+)sql";
+
+Result<json::value> parse_json(const std::string& text, std::string_view what) {
+  std::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return Status(Code::storage, "corrupt " + std::string(what) + ": " + ec.message());
+  return v;
+}
+
+Result<std::optional<std::string>> get_meta(Database& db, std::string_view key) {
+  auto st = db.prepare("SELECT value FROM meta WHERE key = ?1");
+  if (!st) return st.status();
+  st->bind(1, key);
+  auto row = st->step();
+  if (!row) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(st->column_text(0));
+}
+
+Status set_meta(Database& db, std::string_view key, std::string_view value) {
+  auto st = db.prepare(
+      "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!st) return st.status();
+  st->bind(1, key).bind(2, value);
+  return st->run();
+}
+
+Result<std::uint64_t> get_meta_uint(Database& db, std::string_view key) {
+  auto v = get_meta(db, key);
+  if (!v) return v.status();
+  if (!*v) return std::uint64_t{0};
+  try {
+    return static_cast<std::uint64_t>(std::stoull(**v));
+  } catch (const std::exception&) {
+    return Status(Code::storage, "corrupt replica: meta '" + std::string(key) + "'");
+  }
+}
+
+Result<sync::Hlc> get_meta_hlc(Database& db) {
+  auto v = get_meta(db, "hlc");
+  if (!v) return v.status();
+  if (!*v) return sync::Hlc{};
+  auto hlc = sync::Hlc::parse(**v);
+  if (!hlc) return Status(Code::storage, "corrupt replica: meta 'hlc'");
+  return *hlc;
+}
+
+Result<std::optional<sync::RecordState>> load_state(Database& db, const std::string& collection,
+                                                    const std::string& id) {
+  auto st = db.prepare("SELECT state_json FROM records WHERE collection = ?1 AND id = ?2");
+  if (!st) return st.status();
+  st->bind(1, collection).bind(2, id);
+  auto row = st->step();
+  if (!row) return row.status();
+  if (!*row) return std::optional<sync::RecordState>();
+  auto v = parse_json(st->column_text(0), "record state");
+  if (!v) return v.status();
+  auto state = sync::record_state_from_json(*v);
+  if (!state) return Status(Code::storage, "corrupt record state: " + state.status().message());
+  return std::optional<sync::RecordState>(std::move(*state));
+}
+
+Status save_state(Database& db, const sync::CollectionSpec& spec, const std::string& id,
+                  const sync::RecordState& state) {
+  auto all = sync::conflicts(state, spec, spec.name, id);
+  std::int64_t open = 0;
+  for (const auto& c : all) open += c.open ? 1 : 0;
+  auto st = db.prepare(
+      "INSERT INTO records(collection, id, state_json, fields_json, deleted, open_conflicts, "
+      "conflicts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+      "ON CONFLICT(collection, id) DO UPDATE SET state_json = excluded.state_json, "
+      "fields_json = excluded.fields_json, deleted = excluded.deleted, "
+      "open_conflicts = excluded.open_conflicts, conflicts = excluded.conflicts");
+  if (!st) return st.status();
+  st->bind(1, spec.name)
+      .bind(2, id)
+      .bind(3, json::serialize(sync::to_json(state)))
+      .bind(4, json::serialize(sync::materialize(state, spec)))
+      .bind(5, std::int64_t{state.deleted() ? 1 : 0})
+      .bind(6, open)
+      .bind(7, static_cast<std::int64_t>(all.size()));
+  return st->run();
+}
+
+Result<sync::Op> parse_op(const std::string& text) {
+  auto v = parse_json(text, "outbox entry");
+  if (!v) return v.status();
+  auto op = sync::op_from_json(*v);
+  if (!op) return Status(Code::storage, "corrupt outbox entry: " + op.status().message());
+  return op;
+}
+
+Result<RecordView> make_view(std::string collection, std::string id, const std::string& fields,
+                             bool deleted) {
+  auto v = parse_json(fields, "record fields");
+  if (!v) return v.status();
+  if (!v->is_object()) return Status(Code::storage, "corrupt record fields");
+  return RecordView{std::move(collection), std::move(id), std::move(v->as_object()), deleted};
+}
+
+Status unknown_collection(const sync::Schema& schema, const std::string& name) {
+  std::string known;
+  for (const auto& c : schema.collections()) known += (known.empty() ? "" : ", ") + c.name;
+  return {Code::unknown_collection, "unknown collection '" + name + "' (known: " + known + ")"};
+}
+
+Status unknown_field(const sync::CollectionSpec& spec, const std::string& name) {
+  std::string known;
+  for (const auto& f : spec.fields) known += (known.empty() ? "" : ", ") + f.name;
+  return {Code::unknown_field, spec.name + " has no field '" + name + "' (fields: " + known + ")"};
+}
+
+std::string default_user() {
+  const char* u = std::getenv("USER");
+  if (u && *u) return u;
+  return "worker";
+}
+
+crypto::OpenOptions open_options(const ReplicaOptions& o, bool create) {
+  crypto::OpenOptions oo;
+  oo.create = create;
+  oo.vfs = o.vfs;
+  oo.busy_timeout_ms = o.busy_timeout_ms;
+  oo.wal = true;
+  oo.synchronous = "FULL";
+  return oo;
+}
+
+void remove_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(path + suffix, ec);
+}
+
+}  // namespace
+
+json::object to_json(const RecordView& record) {
+  json::object o;
+  o["collection"] = record.collection;
+  o["id"] = record.id;
+  o["fields"] = record.fields;
+  return o;
+}
+
+Replica::Replica(std::string path, std::unique_ptr<Database> db, ReplicaOptions options)
+    : path_(std::move(path)),
+      db_(std::move(db)),
+      options_(std::move(options)),
+      schema_(options_.schema ? options_.schema : &sync::default_schema()) {}
+
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::init(const std::string& path, ReplicaOptions options) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec))
+    return Status(Code::invalid_argument, "a file already exists at " + path +
+                                              "; open it, or remove it to start a new replica");
+  std::string user = options.user.empty() ? default_user() : options.user;
+  if (user.size() > 64)
+    return Status(Code::invalid_argument, "user name longer than 64 characters");
+  crypto::SodiumRandom sodium;
+  crypto::Random& random = options.random ? *options.random : sodium;
+  const sync::Schema& schema = options.schema ? *options.schema : sync::default_schema();
+
+  auto db = Database::open(path, open_options(options, /*create=*/true));
+  if (!db) return db.status();
+  Status created = crypto::in_transaction(**db, [&]() -> Status {
+    if (Status t = (*db)->exec(kCreateTables); !t) return t;
+    const std::pair<std::string_view, std::string> rows[] = {
+        {"format", std::to_string(kReplicaFormat)},
+        {"device", sync::new_device_id(random)},
+        {"user", user},
+        {"counter", "0"},
+        {"hlc", sync::Hlc{}.to_string()},
+        {"cursor", "0"},
+        {"schema", std::to_string(schema.version())},
+    };
+    for (const auto& [key, value] : rows)
+      if (Status t = set_meta(**db, key, value); !t) return t;
+    return Status::ok();
+  });
+  if (!created) {
+    db->reset();
+    remove_files(path);
+    return created;
+  }
+  std::unique_ptr<Replica> r(new Replica(path, std::move(*db), std::move(options)));
+  if (Status m = r->load_meta(); !m) return m;
+  return r;
+}
+
+Result<std::unique_ptr<Replica>> Replica::open(const std::string& path, ReplicaOptions options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return Status(Code::not_found, "no replica at " + path + "; run init first");
+  auto db = Database::open(path, open_options(options, /*create=*/false));
+  if (!db) {
+    Status error = db.status();
+    if (error.message().find("not a database") != std::string::npos)
+      return Status(Code::invalid_argument, path + " is not a fieldsync replica");
+    return error;
+  }
+  std::unique_ptr<Replica> r(new Replica(path, std::move(*db), std::move(options)));
+  if (Status m = r->load_meta(); !m) return m;
+  return r;
+}
+
+Status Replica::load_meta() {
+  auto format = get_meta(*db_, "format");
+  if (!format || !*format) return {Code::invalid_argument, path_ + " is not a fieldsync replica"};
+  if (**format != std::to_string(kReplicaFormat))
+    return {Code::invalid_argument, path_ + " has replica format " + **format +
+                                        "; this program reads format " +
+                                        std::to_string(kReplicaFormat)};
+  auto device = get_meta(*db_, "device");
+  auto user = get_meta(*db_, "user");
+  auto schema = get_meta_uint(*db_, "schema");
+  if (!device || !*device || !sync::is_valid_device_id(**device) || !user || !*user || !schema)
+    return {Code::storage, "corrupt replica " + path_ + ": missing identity"};
+  if (*schema > static_cast<std::uint64_t>(schema_->version()))
+    return {Code::invalid_argument, path_ + " uses schema version " + std::to_string(*schema) +
+                                        ", newer than this program's " +
+                                        std::to_string(schema_->version())};
+  device_ = **device;
+  user_ = **user;
+  return Status::ok();
+}
+
+std::int64_t Replica::now() {
+  if (options_.now_ms) return options_.now_ms();
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The shared path of every local write: inside one BEGIN IMMEDIATE transaction, load the
+// record, let `build` fill in the op's kind and writes from the current state, give it an id
+// and a clock, validate, merge, and store record, outbox entry, counter and clock together.
+Result<std::string> Replica::write_op(
+    const std::string& collection, const std::string& id,
+    const std::function<Status(const sync::CollectionSpec&, const sync::RecordState&, sync::Op&)>&
+        build) {
+  const sync::CollectionSpec* spec = schema_->collection(collection);
+  if (!spec) return unknown_collection(*schema_, collection);
+  if (!sync::is_valid_record_id(id))
+    return Status(Code::invalid_id,
+                  "record id '" + id + "' must be 1-64 characters of A-Za-z0-9._-");
+  std::string op_id;
+  Status done = crypto::in_transaction(*db_, [&]() -> Status {
+    auto loaded = load_state(*db_, collection, id);
+    if (!loaded) return loaded.status();
+    sync::RecordState state = loaded->value_or(sync::RecordState{});
+
+    sync::Op op;
+    op.device = device_;
+    op.user = user_;
+    op.collection = collection;
+    op.record = id;
+    if (Status b = build(*spec, state, op); !b) return b;
+
+    auto counter = get_meta_uint(*db_, "counter");
+    if (!counter) return counter.status();
+    auto last = get_meta_hlc(*db_);
+    if (!last) return last.status();
+    sync::HlcClock clock(*last, options_.max_clock_ahead_ms);
+    const std::int64_t physical = now();
+    auto ins = db_->prepare("INSERT INTO outbox(op_id, op_json) VALUES(?1, ?2)");
+    if (!ins) return ins.status();
+    op.id = sync::make_op_id(device_, ++*counter);
+    op.hlc = clock.now(physical);
+    if (Status v = sync::validate(op, *schema_); !v) return v;
+    sync::apply(state, op, *spec);
+    ins->bind(1, op.id).bind(2, json::serialize(sync::to_json(op)));
+    if (Status t = ins->run(); !t) return t;
+    op_id = op.id;
+    if (Status t = save_state(*db_, *spec, id, state); !t) return t;
+    if (Status t = set_meta(*db_, "counter", std::to_string(*counter)); !t) return t;
+    return set_meta(*db_, "hlc", clock.last().to_string());
+  });
+  if (!done) return done;
+  return op_id;
+}
+
+Result<std::string> Replica::put(const std::string& collection, const std::string& id,
+                                 const std::vector<FieldEdit>& edits) {
+  if (edits.empty()) return Status(Code::invalid_argument, "no fields to change");
+  return write_op(
+      collection, id,
+      [&](const sync::CollectionSpec& spec, const sync::RecordState& state,
+          sync::Op& op) -> Status {
+        const std::string where = collection + "/" + id;
+        if (state.deleted()) return {Code::deleted, where + " is deleted"};
+        if (spec.append_only && !state.empty())
+          return {Code::append_only,
+                  where + " exists and " + collection + " records are append-only"};
+        op.kind = sync::OpKind::put;
+        std::set<std::pair<std::string, std::string>> seen;  // (field, element)
+        for (const auto& e : edits) {
+          const sync::FieldSpec* f = spec.field(e.field);
+          if (!f) return unknown_field(spec, e.field);
+          const bool is_set = f->type == sync::FieldType::set;
+          if (is_set && e.kind == FieldEdit::Kind::set)
+            return {Code::wrong_type, collection + "." + e.field + " is a set: use " + e.field +
+                                          "+=VALUE to add or " + e.field + "-=VALUE to remove"};
+          if (!is_set && e.kind != FieldEdit::Kind::set)
+            return {Code::wrong_type,
+                    collection + "." + e.field + " is not a set: use " + e.field + "=VALUE"};
+          json::value value(e.value);
+          if (Status c = schema_->check_value(spec, *f, value); !c) return c;
+          if (!seen.emplace(e.field, is_set ? e.value : std::string()).second)
+            return {Code::invalid_argument, is_set
+                                                ? "'" + e.value + "' is changed twice in " + e.field
+                                                : "field '" + e.field + "' is given twice"};
+          sync::FieldWrite w;
+          w.field = e.field;
+          w.value = std::move(value);
+          if (is_set) {
+            w.kind =
+                e.kind == FieldEdit::Kind::add ? sync::WriteKind::add : sync::WriteKind::remove;
+            if (w.kind == sync::WriteKind::remove) {
+              auto it = state.sets.find(e.field);
+              if (it != state.sets.end()) w.base = sync::live_tags(it->second, e.value);
+              if (w.base.empty())
+                return {Code::not_found,
+                        where + " " + e.field + " does not contain '" + e.value + "'"};
+            }
+          } else {
+            w.kind = sync::WriteKind::set;
+            auto it = state.registers.find(e.field);
+            if (it != state.registers.end()) {
+              if (f->policy == sync::MergePolicy::register_review) {
+                // A worker's edit supersedes the value shown, not the competing heads: an open
+                // review conflict stays open until a decision bases on every head.
+                if (const sync::WriteMeta* win = sync::winner(it->second, f->policy))
+                  w.base.push_back(win->op);
+              } else {
+                for (const sync::WriteMeta* h : sync::heads(it->second)) w.base.push_back(h->op);
+              }
+            }
+          }
+          op.writes.push_back(std::move(w));
+        }
+        return Status::ok();
+      });
+}
+
+Result<std::string> Replica::remove(const std::string& collection, const std::string& id) {
+  return write_op(
+      collection, id,
+      [&](const sync::CollectionSpec& spec, const sync::RecordState& state,
+          sync::Op& op) -> Status {
+        const std::string where = collection + "/" + id;
+        if (state.empty()) return {Code::not_found, "no record " + where};
+        if (state.deleted()) return {Code::deleted, where + " is already deleted"};
+        if (spec.append_only)
+          return {Code::append_only, collection + " records are append-only and cannot be deleted"};
+        op.kind = sync::OpKind::del;
+        op.del_base = sync::all_write_ids(state);
+        return Status::ok();
+      });
+}
+
+Result<std::string> Replica::add_note(const std::string& case_id, const std::string& text) {
+  if (text.empty()) return Status(Code::invalid_argument, "a note needs some text");
+  crypto::SodiumRandom sodium;
+  crypto::Random& random = options_.random ? *options_.random : sodium;
+  std::string id = sync::new_record_id(random);
+  auto op = put("notes", id,
+                {{"case_id", FieldEdit::Kind::set, case_id}, {"text", FieldEdit::Kind::set, text}});
+  if (!op) return op.status();
+  return id;
+}
+
+Result<std::optional<RecordView>> Replica::get(const std::string& collection,
+                                               const std::string& id) {
+  if (!schema_->collection(collection)) return unknown_collection(*schema_, collection);
+  auto st =
+      db_->prepare("SELECT fields_json, deleted FROM records WHERE collection = ?1 AND id = ?2");
+  if (!st) return st.status();
+  st->bind(1, collection).bind(2, id);
+  auto row = st->step();
+  if (!row) return row.status();
+  if (!*row) return std::optional<RecordView>();
+  auto view = make_view(collection, id, st->column_text(0), st->column_int(1) != 0);
+  if (!view) return view.status();
+  return std::optional<RecordView>(std::move(*view));
+}
+
+Result<std::vector<RecordView>> Replica::list(const std::string& collection) {
+  if (!schema_->collection(collection)) return unknown_collection(*schema_, collection);
+  auto st = db_->prepare(
+      "SELECT id, fields_json FROM records WHERE collection = ?1 AND deleted = 0 ORDER BY id");
+  if (!st) return st.status();
+  st->bind(1, collection);
+  std::vector<RecordView> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    auto view = make_view(collection, st->column_text(0), st->column_text(1), false);
+    if (!view) return view.status();
+    out.push_back(std::move(*view));
+  }
+  return out;
+}
+
+Result<std::vector<sync::Conflict>> Replica::conflicts(bool include_resolved) {
+  auto st = db_->prepare(include_resolved ? "SELECT collection, id, state_json FROM records "
+                                            "WHERE conflicts > 0 ORDER BY collection, id"
+                                          : "SELECT collection, id, state_json FROM records "
+                                            "WHERE open_conflicts > 0 ORDER BY collection, id");
+  if (!st) return st.status();
+  std::vector<sync::Conflict> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    std::string collection = st->column_text(0);
+    std::string id = st->column_text(1);
+    const sync::CollectionSpec* spec = schema_->collection(collection);
+    if (!spec) continue;
+    auto v = parse_json(st->column_text(2), "record state");
+    if (!v) return v.status();
+    auto state = sync::record_state_from_json(*v);
+    if (!state) return Status(Code::storage, "corrupt record state: " + state.status().message());
+    for (auto& c : sync::conflicts(*state, *spec, collection, id))
+      if (include_resolved || c.open) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::vector<OutboxEntry>> Replica::outbox() {
+  auto st = db_->prepare("SELECT seq, op_json, status, code, reason FROM outbox ORDER BY seq");
+  if (!st) return st.status();
+  std::vector<OutboxEntry> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    auto op = parse_op(st->column_text(1));
+    if (!op) return op.status();
+    OutboxEntry e;
+    e.seq = st->column_int(0);
+    e.op = std::move(*op);
+    e.rejected = st->column_text(2) == "rejected";
+    if (e.rejected) {
+      e.code = code_from_name(st->column_text(3));
+      e.reason = st->column_text(4);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::uint64_t Replica::cursor() {
+  // The interface has no error channel here: on a read error the last value read stands, and
+  // the pull simply starts earlier (applying is idempotent).
+  if (auto c = get_meta_uint(*db_, "cursor")) cursor_cache_ = *c;
+  return cursor_cache_;
+}
+
+Result<std::vector<sync::Op>> Replica::pending_ops(std::size_t limit,
+                                                   const std::set<std::string>& exclude) {
+  auto st = db_->prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending' ORDER BY seq");
+  if (!st) return st.status();
+  std::vector<sync::Op> out;
+  while (out.size() < limit) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    if (exclude.contains(st->column_text(0))) continue;
+    auto op = parse_op(st->column_text(1));
+    if (!op) return op.status();
+    out.push_back(std::move(*op));
+  }
+  return out;
+}
+
+Status Replica::on_ack(const std::vector<sync::OpResult>& results) {
+  return crypto::in_transaction(*db_, [&]() -> Status {
+    auto del = db_->prepare("DELETE FROM outbox WHERE op_id = ?1");
+    if (!del) return del.status();
+    auto rej = db_->prepare(
+        "UPDATE outbox SET status = 'rejected', code = ?2, reason = ?3 WHERE op_id = ?1");
+    if (!rej) return rej.status();
+    for (const auto& r : results) {
+      Statement& st = r.status == sync::OpStatus::rejected ? *rej : *del;
+      st.bind(1, r.op);
+      if (r.status == sync::OpStatus::rejected) st.bind(2, code_name(r.code)).bind(3, r.reason);
+      if (Status s = st.run(); !s) return s;
+      if (Status s = st.reset(); !s) return s;
+    }
+    return Status::ok();
+  });
+}
+
+Status Replica::apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) {
+  Status done = crypto::in_transaction(*db_, [&]() -> Status {
+    auto last = get_meta_hlc(*db_);
+    if (!last) return last.status();
+    sync::HlcClock clock(*last, options_.max_clock_ahead_ms);
+    const std::int64_t physical = now();
+    // Records touched by this batch, merged in memory and written once each.
+    struct Touched {
+      sync::RecordState state;
+      bool changed = false;
+    };
+    std::map<std::pair<std::string, std::string>, Touched> touched;
+    for (const auto& e : entries) {
+      const sync::Op& op = e.op;
+      // A clock beyond the bound is not adopted (observe reports it and ticks locally).
+      (void)clock.observe(op.hlc, physical);
+      // The server validated it against its schema; a failure here means this program's
+      // schema is older. Stop rather than skip: the cursor must not move past an op unapplied.
+      if (Status v = sync::validate(op, *schema_); !v)
+        return {v.code(), "cannot apply pulled operation " + op.id + " (" + v.message() +
+                              "); this program's schema may be out of date"};
+      const sync::CollectionSpec* spec = schema_->collection(op.collection);
+      auto key = std::make_pair(op.collection, op.record);
+      auto it = touched.find(key);
+      if (it == touched.end()) {
+        auto loaded = load_state(*db_, op.collection, op.record);
+        if (!loaded) return loaded.status();
+        it = touched.emplace(key, Touched{loaded->value_or(sync::RecordState{})}).first;
+      }
+      // apply() is idempotent: an op seen before (our own, or a duplicate) changes nothing.
+      it->second.changed |= sync::apply(it->second.state, op, *spec);
+    }
+    for (const auto& [key, t] : touched) {
+      if (!t.changed) continue;
+      if (Status s = save_state(*db_, *schema_->collection(key.first), key.second, t.state); !s)
+        return s;
+    }
+    if (Status s = set_meta(*db_, "hlc", clock.last().to_string()); !s) return s;
+    return set_meta(*db_, "cursor", std::to_string(cursor));
+  });
+  if (done) cursor_cache_ = cursor;
+  return done;
+}
+
+}  // namespace fieldsync::client

@@ -1,0 +1,281 @@
+// The sync client's loop: connect with backoff, run one sync::ClientSession per connection
+// over the Transport, classify how it ended. No networking code here (see the transport).
+#include "fieldsync/client/sync_client.hpp"
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <variant>
+
+#include "fieldsync/sync/client_session.hpp"
+
+namespace fieldsync::client {
+namespace {
+
+using Clock = Transport::Clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kCloseTime{2000};
+constexpr milliseconds kLiveTick{100};
+
+// Forwards to the replica and remembers the first local failure, so that a failed session
+// can be told apart from one the server ended.
+class RecordingStore final : public sync::ClientStore {
+ public:
+  explicit RecordingStore(sync::ClientStore& inner) : inner_(inner) {}
+
+  std::uint64_t cursor() override { return inner_.cursor(); }
+  Result<std::vector<sync::Op>> pending_ops(std::size_t limit,
+                                            const std::set<std::string>& exclude) override {
+    auto r = inner_.pending_ops(limit, exclude);
+    if (!r) (void)note(r.status());
+    return r;
+  }
+  Status on_ack(const std::vector<sync::OpResult>& results) override {
+    return note(inner_.on_ack(results));
+  }
+  Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override {
+    return note(inner_.apply_remote(entries, cursor));
+  }
+
+  const std::optional<Status>& error() const { return error_; }
+
+ private:
+  Status note(Status s) {
+    if (!s && !error_) error_ = s;
+    return s;
+  }
+  sync::ClientStore& inner_;
+  std::optional<Status> error_;
+};
+
+std::string seconds_text(milliseconds d) {
+  auto tenths = d.count() / 100;
+  return std::to_string(tenths / 10) + (tenths % 10 ? "." + std::to_string(tenths % 10) : "") +
+         " s";
+}
+
+}  // namespace
+
+std::string_view outcome_name(SyncOutcome::Kind kind) {
+  switch (kind) {
+    case SyncOutcome::Kind::up_to_date:
+      return "up_to_date";
+    case SyncOutcome::Kind::unreachable:
+      return "unreachable";
+    case SyncOutcome::Kind::refused:
+      return "refused";
+    case SyncOutcome::Kind::failed:
+      return "failed";
+  }
+  return "?";
+}
+
+SyncClient::SyncClient(Replica& replica, SyncClientOptions options)
+    : replica_(replica), options_(std::move(options)) {
+  if (!options_.make_transport) options_.make_transport = make_websocket_transport;
+  if (!options_.random) {
+    own_random_ = std::make_unique<crypto::SodiumRandom>();
+    options_.random = own_random_.get();
+  }
+}
+
+SyncClient::~SyncClient() = default;
+
+void SyncClient::log(std::string_view message) const {
+  if (options_.log) options_.log(message);
+}
+
+// Full jitter: uniform in [0, min(max, initial * 2^attempt)].
+milliseconds SyncClient::backoff_delay(int attempt) {
+  const auto cap_ms = options_.backoff_max.count();
+  std::int64_t ceiling = options_.backoff_initial.count();
+  for (int i = 0; i < attempt && ceiling < cap_ms; ++i) ceiling *= 2;
+  ceiling = std::max<std::int64_t>(0, std::min<std::int64_t>(ceiling, cap_ms));
+  std::array<std::uint8_t, 8> bytes{};
+  options_.random->fill(bytes);
+  std::uint64_t r = 0;
+  for (auto b : bytes) r = (r << 8) | b;
+  return milliseconds(static_cast<std::int64_t>(r % static_cast<std::uint64_t>(ceiling + 1)));
+}
+
+SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outcome,
+                                        Clock::time_point& deadline, milliseconds timeout,
+                                        const std::stop_token* stop, bool& welcomed) {
+  RecordingStore store(replica_);
+  sync::ClientSession session(store, sync::ClientSessionConfig{replica_.device(), replica_.user(),
+                                                               replica_.schema().version()});
+  const bool live = stop != nullptr;
+  auto send_all = [&](std::vector<std::string> frames) {
+    for (auto& f : frames) transport.send(std::move(f));
+  };
+  auto finish = [&](End end) {
+    outcome.pushed += session.acked();
+    outcome.pulled += session.received();
+    for (const auto& r : session.rejected()) outcome.rejected.push_back(r);
+    return end;
+  };
+  // A failed session: a local store failure, a refusal (fatal error frame), a transient
+  // server error (non-fatal error frame: reconnect and send again), or a protocol violation.
+  auto classify = [&](const std::string* frame) {
+    if (store.error()) {
+      outcome.detail = *store.error();
+      return finish(End::failed);
+    }
+    if (frame) {
+      auto m = sync::decode(*frame);
+      if (m && std::holds_alternative<sync::Error>(*m)) {
+        const auto& e = std::get<sync::Error>(*m);
+        outcome.detail = Status(e.code, e.message);
+        return finish(e.fatal ? End::refused : End::dropped);
+      }
+    }
+    outcome.detail = session.failure().value_or(Status(Code::internal, "session failed"));
+    return finish(End::failed);
+  };
+
+  auto progress = [&] { return session.acked() + session.received() + session.rejected().size(); };
+
+  send_all(session.start());
+  auto next_poll = Clock::now() + options_.live_poll;
+  for (;;) {
+    if (!live && session.up_to_date()) return finish(End::up_to_date);
+    if (live) {
+      if (stop->stop_requested()) return finish(End::stopped);
+      const bool notified = local_change_.exchange(false);
+      if (session.welcomed() && (notified || Clock::now() >= next_poll)) {
+        next_poll = Clock::now() + options_.live_poll;
+        send_all(session.on_local_change());
+        if (session.failed()) return classify(nullptr);
+      } else if (notified) {
+        local_change_.store(true);  // not welcomed yet: the first push takes it anyway
+      }
+    }
+    auto frame = transport.receive(live ? Clock::now() + kLiveTick : deadline);
+    if (!frame) {
+      outcome.detail = frame.status();
+      return finish(End::dropped);
+    }
+    if (!*frame) {
+      if (!live && Clock::now() >= deadline) {
+        outcome.detail =
+            Status(Code::unreachable, "no answer from the server for " + seconds_text(timeout));
+        return finish(End::dropped);
+      }
+      continue;
+    }
+    const std::size_t received = session.received();
+    const std::size_t progress_before = progress();
+    auto out = session.on_frame(**frame);
+    if (session.failed()) return classify(&**frame);
+    // Progress (ops acknowledged or refused, entries pulled) buys another `timeout`; a
+    // welcome alone does not, so a server that keeps failing cannot hold the sync forever.
+    if (!live && progress() != progress_before)
+      deadline = std::max(deadline, Clock::now() + timeout);
+    if (!welcomed && session.welcomed()) {
+      welcomed = true;
+      log("connected");
+    }
+    send_all(std::move(out));
+    if (live && session.received() != received && options_.on_remote_change)
+      options_.on_remote_change();
+  }
+}
+
+SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
+  SyncOutcome outcome;
+  auto endpoint = parse_ws_url(url);
+  if (!endpoint) {
+    outcome.kind = SyncOutcome::Kind::failed;
+    outcome.detail = endpoint.status();
+    return outcome;
+  }
+  auto deadline = Clock::now() + timeout;
+  Status last(Code::unreachable, "no connection attempted");
+  for (int attempt = 0;;) {
+    log("connecting to " + endpoint->to_string());
+    auto transport = options_.make_transport();
+    if (Status c = transport->connect(*endpoint, deadline); !c) {
+      last = c;
+    } else {
+      bool welcomed = false;
+      End end = run_session(*transport, outcome, deadline, timeout, nullptr, welcomed);
+      if (welcomed) attempt = 0;
+      if (end != End::dropped) {
+        transport->close(Clock::now() + kCloseTime);
+        switch (end) {
+          case End::up_to_date:
+            outcome.kind = SyncOutcome::Kind::up_to_date;
+            outcome.detail = Status::ok();
+            break;
+          case End::refused:
+            outcome.kind = SyncOutcome::Kind::refused;
+            break;
+          default:
+            outcome.kind = SyncOutcome::Kind::failed;
+            break;
+        }
+        return outcome;
+      }
+      last = outcome.detail;
+      transport->close(Clock::now() + milliseconds(200));
+    }
+    log(last.to_string());
+    auto now = Clock::now();
+    if (now >= deadline) break;
+    auto delay = std::min<Clock::duration>(backoff_delay(attempt++), deadline - now);
+    std::this_thread::sleep_for(delay);
+    if (Clock::now() >= deadline) break;
+  }
+  outcome.kind = SyncOutcome::Kind::unreachable;
+  outcome.detail =
+      Status(Code::unreachable, "could not sync with " + endpoint->to_string() + " within " +
+                                    seconds_text(timeout) + ": " + last.message());
+  return outcome;
+}
+
+SyncOutcome SyncClient::run_live(std::string_view url, std::stop_token stop) {
+  SyncOutcome outcome;
+  auto endpoint = parse_ws_url(url);
+  if (!endpoint) {
+    outcome.kind = SyncOutcome::Kind::failed;
+    outcome.detail = endpoint.status();
+    return outcome;
+  }
+  std::mutex mutex;
+  std::condition_variable_any wakeup;
+  for (int attempt = 0; !stop.stop_requested();) {
+    auto transport = options_.make_transport();
+    Status last = transport->connect(*endpoint, Clock::now() + options_.live_connect_timeout);
+    if (last) {
+      bool welcomed = false;
+      auto deadline = Clock::time_point::max();
+      End end = run_session(*transport, outcome, deadline, milliseconds(0), &stop, welcomed);
+      if (welcomed) attempt = 0;
+      if (end != End::dropped) {
+        transport->close(Clock::now() + kCloseTime);
+        if (end == End::refused) {
+          outcome.kind = SyncOutcome::Kind::refused;
+          return outcome;
+        }
+        if (end == End::failed) {
+          outcome.kind = SyncOutcome::Kind::failed;
+          return outcome;
+        }
+        break;  // stopped
+      }
+      last = outcome.detail;
+    }
+    log(last.to_string());
+    std::unique_lock lock(mutex);
+    wakeup.wait_for(lock, stop, backoff_delay(attempt++), [] { return false; });
+  }
+  outcome.kind = SyncOutcome::Kind::up_to_date;
+  outcome.detail = Status::ok();
+  return outcome;
+}
+
+}  // namespace fieldsync::client

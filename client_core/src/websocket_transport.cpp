@@ -1,0 +1,216 @@
+// The WebSocket transport (plain ws:// over TCP) on Boost.Beast: the only translation unit of
+// client_core that includes Beast. It owns a private io_context and runs it only inside its
+// blocking calls, so the whole client stays on the caller's thread:
+//   - one async_read is always outstanding once connected; frames land in `inbox_`;
+//   - writes go out one at a time from `outbox_` (at most one async_write in flight);
+//   - each blocking call runs the io_context until its condition holds or its deadline.
+// Dead peers are detected by Beast's idle timeout with keep-alive pings.
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "fieldsync/client/transport.hpp"
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::client {
+namespace {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = Transport::Clock;
+
+constexpr auto kIdleTimeout = std::chrono::seconds(20);
+constexpr auto kDrainTime = std::chrono::milliseconds(500);
+
+class WebSocketTransport final : public Transport {
+ public:
+  WebSocketTransport() : resolver_(ioc_), ws_(ioc_) {}
+
+  ~WebSocketTransport() override {
+    shutdown();
+    drain();
+  }
+
+  Status connect(const Endpoint& ep, Clock::time_point deadline) override {
+    const std::string where = ep.to_string();
+    beast::error_code ec;
+    tcp::resolver::results_type results;
+    bool done = false;
+    resolver_.async_resolve(ep.host, std::to_string(ep.port),
+                            [&](beast::error_code e, tcp::resolver::results_type r) {
+                              ec = e;
+                              results = std::move(r);
+                              done = true;
+                            });
+    if (!run_until([&] { return done; }, deadline)) {
+      resolver_.cancel();
+      drain();
+      return {Code::unreachable, "timed out resolving " + ep.host};
+    }
+    if (ec) return {Code::unreachable, "cannot resolve " + ep.host + ": " + ec.message()};
+
+    // The TCP stream's own timer bounds connect and handshake.
+    auto& tcp_stream = beast::get_lowest_layer(ws_);
+    tcp_stream.expires_at(deadline);
+    done = false;
+    tcp_stream.async_connect(results, [&](beast::error_code e, const tcp::endpoint&) {
+      ec = e;
+      done = true;
+    });
+    if (!finish(done, deadline)) return {Code::unreachable, "timed out connecting to " + where};
+    if (ec) return {Code::unreachable, "cannot connect to " + where + ": " + ec.message()};
+
+    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+      req.set(beast::http::field::user_agent, "fieldsync-client");
+    }));
+    const std::string host_header =
+        (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
+        std::to_string(ep.port);
+    done = false;
+    ws_.async_handshake(host_header, ep.path, [&](beast::error_code e) {
+      ec = e;
+      done = true;
+    });
+    if (!finish(done, deadline))
+      return {Code::unreachable, "timed out in the WebSocket handshake with " + where};
+    if (ec)
+      return {Code::unreachable, "WebSocket handshake with " + where + " failed: " + ec.message()};
+
+    tcp_stream.expires_never();
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = kIdleTimeout;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.read_message_max(sync::kMaxFrameBytes + 64 * 1024);
+    ws_.text(true);
+    open_ = true;
+    start_read();
+    return Status::ok();
+  }
+
+  void send(std::string frame) override {
+    outbox_.push_back(std::move(frame));
+    start_write();
+  }
+
+  Result<std::optional<std::string>> receive(Clock::time_point deadline) override {
+    run_until([&] { return !inbox_.empty() || failed_; }, deadline);
+    if (!inbox_.empty()) {
+      std::string frame = std::move(inbox_.front());
+      inbox_.pop_front();
+      return std::optional<std::string>(std::move(frame));
+    }
+    if (failed_) return Status(Code::unreachable, "connection lost: " + error_.message());
+    return std::optional<std::string>();
+  }
+
+  void close(Clock::time_point deadline) override {
+    if (open_) {
+      run_until([&] { return (!writing_ && outbox_.empty()) || failed_; }, deadline);
+      if (!failed_ && !closing_) {
+        closing_ = true;
+        ws_.async_close(websocket::close_code::normal, [this](beast::error_code) {
+          closing_ = false;
+          closed_ = true;
+        });
+      }
+      run_until([&] { return closed_ || !closing_; }, deadline);
+      open_ = false;
+    }
+    shutdown();
+    drain();
+  }
+
+ private:
+  // Runs handlers until `done()` or `deadline`; false when the deadline came first or the
+  // loop ran out of work without `done()`.
+  bool run_until(const std::function<bool()>& done, Clock::time_point deadline) {
+    while (!done()) {
+      if (Clock::now() >= deadline) return false;
+      if (ioc_.stopped()) ioc_.restart();
+      if (ioc_.run_one_until(deadline) == 0 && ioc_.stopped()) return done();
+    }
+    return true;
+  }
+
+  // Waits for an operation bounded by the TCP stream's timer (plus a margin); when it still
+  // has not completed, closes the socket so that it does.
+  bool finish(bool& done, Clock::time_point deadline) {
+    if (run_until([&] { return done; }, deadline + std::chrono::seconds(1))) return true;
+    shutdown();
+    drain();
+    return false;
+  }
+
+  void start_read() {
+    if (reading_ || failed_) return;
+    reading_ = true;
+    ws_.async_read(read_buffer_, [this](beast::error_code ec, std::size_t) {
+      reading_ = false;
+      if (ec) return fail(ec);
+      inbox_.push_back(beast::buffers_to_string(read_buffer_.data()));
+      read_buffer_.consume(read_buffer_.size());
+      start_read();
+    });
+  }
+
+  void start_write() {
+    if (!open_ || writing_ || failed_ || outbox_.empty()) return;
+    writing_ = true;
+    ws_.async_write(net::buffer(outbox_.front()), [this](beast::error_code ec, std::size_t) {
+      writing_ = false;
+      if (ec) return fail(ec);
+      outbox_.pop_front();
+      start_write();
+    });
+  }
+
+  void fail(beast::error_code ec) {
+    if (!failed_) error_ = ec;
+    failed_ = true;
+  }
+
+  void shutdown() {
+    beast::error_code ignored;
+    resolver_.cancel();
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  // Lets cancelled handlers run (they refer to this object) before it goes away.
+  void drain() {
+    if (ioc_.stopped()) ioc_.restart();
+    ioc_.run_for(kDrainTime);
+  }
+
+  net::io_context ioc_;  // first: destroyed last
+  tcp::resolver resolver_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer read_buffer_;
+  std::deque<std::string> inbox_;
+  std::deque<std::string> outbox_;
+  bool open_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool failed_ = false;
+  beast::error_code error_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_websocket_transport() {
+  return std::make_unique<WebSocketTransport>();
+}
+
+}  // namespace fieldsync::client

@@ -1,0 +1,55 @@
+// The embedded store: one SQLite file (WAL, synchronous=FULL, so a commit is durable once it
+// returns) holding the operation log, the merged records and a format version.
+//
+//   log(seq INTEGER PRIMARY KEY, op_id TEXT UNIQUE, device, collection, record, op_json,
+//       skewed, received_ms)                      every accepted op, seq = server sequence
+//   records(collection, id, state_json, fields_json, deleted)   merged state per record
+//   meta(key PRIMARY KEY, value)                  "format" = kStoreFormat, "kind"
+//
+// Ownership: the store owns its connections; a StoreTx from begin() borrows the write
+// connection and must be destroyed before the store. Thread safety: begin() and its StoreTx
+// belong to one thread at a time (the writer thread); read_log(), head() and get_record() may
+// be called from any thread concurrently (they use a small pool of read connections).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "fieldsync/server/store.hpp"
+
+namespace fieldsync::server {
+
+// The store's file name inside the server's data directory.
+inline constexpr const char* kStoreFileName = "fieldsync.db";
+// The store format version written to meta; a store of another version is refused at open.
+inline constexpr int kStoreFormat = 1;
+
+struct SqliteStoreOptions {
+  std::size_t max_idle_readers = 4;  // read connections kept open between calls
+};
+
+class SqliteStore final : public ServerStore {
+ public:
+  // Opens the store file at `path`, creating it (and its tables) when absent. A file that is
+  // not a fieldsync store, is corrupt or cannot be opened is a Code::storage error.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   SqliteStoreOptions options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<std::unique_ptr<StoreTx>> begin() override;
+  Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
+                                 const std::string& exclude_device) override;
+  Result<std::uint64_t> head() override;
+  Result<std::optional<RecordRow>> get_record(const std::string& collection,
+                                              const std::string& id) override;
+
+  struct Impl;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fieldsync::server

@@ -1,0 +1,64 @@
+// The server's storage interface. The embedded SQLite store implements it; a PostgreSQL
+// backend can implement the same primitives later. The merge is not here: apply_batch()
+// (apply.hpp) runs the merge from sync/ over these primitives, so a new backend never
+// touches it.
+//
+// Thread safety: begin() and the StoreTx it returns are used by the writer thread only.
+// read_log(), head() and get_record() may be called from any thread concurrently (each
+// implementation keeps its own read connections).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "fieldsync/status.hpp"
+#include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::server {
+
+// One write transaction. Destroying it without commit() rolls back.
+class StoreTx {
+ public:
+  virtual ~StoreTx() = default;
+  // The server sequence number of an op already applied, if any.
+  virtual Result<std::optional<std::uint64_t>> find_op(const std::string& op_id) = 0;
+  virtual Result<std::optional<sync::RecordState>> load_record(const std::string& collection,
+                                                               const std::string& id) = 0;
+  virtual Status save_record(const std::string& collection, const std::string& id,
+                             const sync::RecordState& state, const boost::json::object& fields) = 0;
+  // Appends an accepted op to the log; returns its sequence number.
+  virtual Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
+                                           std::int64_t received_ms) = 0;
+  // Makes everything durable (one fsync).
+  virtual Status commit() = 0;
+};
+
+struct RecordRow {
+  std::string collection;
+  std::string id;
+  boost::json::object fields;
+  bool deleted = false;
+  sync::RecordState state;
+};
+
+class ServerStore {
+ public:
+  virtual ~ServerStore() = default;
+  virtual Result<std::unique_ptr<StoreTx>> begin() = 0;
+  // Entries with seq > after, at most `limit`, leaving out ops made by `exclude_device`.
+  // The returned cursor is the last sequence number scanned (so skipped entries are not
+  // scanned again); `more` says whether entries remain beyond it.
+  virtual Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
+                                         const std::string& exclude_device) = 0;
+  virtual Result<std::uint64_t> head() = 0;
+  virtual Result<std::optional<RecordRow>> get_record(const std::string& collection,
+                                                      const std::string& id) = 0;
+};
+
+}  // namespace fieldsync::server

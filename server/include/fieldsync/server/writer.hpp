@@ -1,0 +1,90 @@
+// The single writer with group commit. Sessions submit batches of operations; one thread
+// drains everything queued (up to a cap), applies every submission with apply_batch() inside
+// ONE store transaction, commits once (one fsync), then completes each submission with its
+// results and hands the newly accepted log entries to the fan-out callback.
+//
+// Callback order, per group: every completion (in submission order), then fan-out once with
+// the group's accepted entries in ascending seq. Both run on the writer thread: they must be
+// quick and must not call back into the Writer's stop() (post the work elsewhere instead).
+// On a storage error the group is rolled back and every submission of the group completes
+// with the error; nothing of it was stored, no fan-out happens.
+//
+// Ownership: the Writer borrows the store and the schema, which must outlive it.
+// Thread safety: submit() and the counters may be called from any thread; stop() from any
+// thread but the writer thread itself.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fieldsync/server/store.hpp"
+#include "fieldsync/sync/schema.hpp"
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::server {
+
+struct WriterConfig {
+  std::function<std::int64_t()> now_ms;                  // physical clock; null: the system clock
+  std::int64_t max_ahead_ms = sync::kDefaultMaxAheadMs;  // beyond it an op is flagged skewed
+  std::size_t max_group_ops = 10'000;  // a group stops draining once it holds this many ops
+};
+
+class Writer {
+ public:
+  using Completion = std::function<void(Result<std::vector<sync::OpResult>>)>;
+  using FanOut = std::function<void(const std::vector<sync::LogEntry>&)>;
+
+  // Starts the writer thread. `fan_out` may be null.
+  Writer(ServerStore& store, const sync::Schema& schema, WriterConfig config, FanOut fan_out);
+  ~Writer();  // stop()
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Queues `ops` (already validated by the session); `done` is called once on the writer
+  // thread with the results in the order of `ops`, or with the storage error. After stop()
+  // has begun, returns an error and `done` is never called.
+  Status submit(std::vector<sync::Op> ops, Completion done);
+
+  // Stops taking submissions, finishes everything already queued (completions and fan-out
+  // included), joins the thread. Idempotent.
+  void stop();
+
+  // Counters for tests and metrics.
+  std::uint64_t commits() const { return commits_.load(); }          // groups committed
+  std::uint64_t ops_applied() const { return ops_applied_.load(); }  // ops in committed groups
+  std::uint64_t submissions() const { return submissions_.load(); }  // completed submissions
+  std::uint64_t failed_groups() const { return failed_groups_.load(); }
+
+ private:
+  struct Submission {
+    std::vector<sync::Op> ops;
+    Completion done;
+  };
+  void run();
+  void process(std::vector<Submission>& group);
+
+  ServerStore& store_;
+  const sync::Schema& schema_;
+  WriterConfig config_;
+  FanOut fan_out_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Submission> queue_;  // guarded by mu_
+  bool stopping_ = false;         // guarded by mu_
+
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> ops_applied_{0};
+  std::atomic<std::uint64_t> submissions_{0};
+  std::atomic<std::uint64_t> failed_groups_{0};
+  std::thread thread_;  // last: started after every other member is ready
+};
+
+}  // namespace fieldsync::server

@@ -1,0 +1,220 @@
+// Server: the listener, the writer and the shutdown sequence around the sessions.
+#include "fieldsync/server/server.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "fieldsync/server/sqlite_store.hpp"
+#include "fieldsync/server/writer.hpp"
+#include "http_session.hpp"
+#include "shared_state.hpp"
+
+namespace fieldsync::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::int64_t system_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::shared_ptr<spdlog::logger> stderr_logger(const std::string& level) {
+  constexpr const char* kName = "fieldsync-server";
+  auto log = spdlog::get(kName);
+  if (!log) {
+    try {
+      log = spdlog::stderr_color_mt(kName);
+    } catch (const spdlog::spdlog_ex&) {
+      log = spdlog::get(kName);  // another thread created it first
+    }
+  }
+  log->set_level(spdlog::level::from_str(level));
+  return log;
+}
+
+}  // namespace
+
+// Members are destroyed in reverse order: the io_context (and with it any session still
+// held by a handler) goes before the shared state and the store those sessions borrow.
+struct Server::Impl {
+  explicit Impl(ServerConfig c) : config(std::move(c)), ioc(std::max(1, config.io_threads)) {}
+  ~Impl() {
+    stop();
+    if (shared) shared->set_on_empty(nullptr);
+  }
+
+  ServerConfig config;
+  std::shared_ptr<spdlog::logger> log;
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<SharedState> shared;
+  std::unique_ptr<Writer> writer;
+  net::io_context ioc;
+  net::strand<net::io_context::executor_type> ctl = net::make_strand(ioc);  // acceptor, timer
+  tcp::acceptor acceptor{ctl};
+  net::steady_timer grace{ctl};
+  std::optional<net::signal_set> signals;
+  std::uint16_t port = 0;
+  std::once_flag stop_once;
+
+  Status listen();
+  void do_accept();
+  void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void stop();
+};
+
+Status Server::Impl::listen() {
+  boost::system::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(config.host, std::to_string(config.port),
+                                  tcp::resolver::numeric_service, ec);
+  if (ec || results.empty())
+    return Status(Code::invalid_argument,
+                  "cannot resolve listen address '" + config.host + "': " + ec.message());
+  const tcp::endpoint ep = results.begin()->endpoint();
+  const std::string where = config.host + ":" + std::to_string(config.port);
+  if (acceptor.open(ep.protocol(), ec); ec)
+    return Status(Code::invalid_argument, "cannot listen on " + where + ": " + ec.message());
+  (void)acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (acceptor.bind(ep, ec); ec)
+    return Status(Code::invalid_argument, "cannot listen on " + where + ": " + ec.message());
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec)
+    return Status(Code::invalid_argument, "cannot listen on " + where + ": " + ec.message());
+  port = acceptor.local_endpoint().port();
+  return Status::ok();
+}
+
+void Server::Impl::do_accept() {
+  // Each connection gets its own strand.
+  acceptor.async_accept(net::make_strand(ioc),
+                        [this](boost::system::error_code ec, tcp::socket socket) {
+                          on_accept(ec, std::move(socket));
+                        });
+}
+
+void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+  if (ec) {
+    log->warn("accept failed: {}", ec.message());
+  } else if (!shared->stopping.load()) {
+    start_http_session(std::move(socket), *shared);
+  }
+  do_accept();
+}
+
+void Server::Impl::stop() {
+  std::call_once(stop_once, [this] {
+    if (!writer) return;  // never started
+    log->info("stopping: finishing commits in flight");
+    shared->stopping.store(true);
+    net::post(ctl, [this] {
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+      if (signals) signals->cancel(ignored);
+    });
+    writer->stop();  // the acks of everything committed are now posted to their sessions
+    log->info("writer stopped after {} commits, {} ops", writer->commits(), writer->ops_applied());
+    shared->set_on_empty([this] { net::post(ctl, [this] { grace.cancel(); }); });
+    for (const auto& c : shared->connections()) c->shutdown();
+    net::post(ctl, [this] {
+      if (shared->count() == 0) return;
+      grace.expires_after(std::chrono::milliseconds(config.shutdown_grace_ms));
+      grace.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        log->warn("{} connections did not close in time; cutting them off", shared->count());
+        ioc.stop();
+      });
+    });
+  });
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  ServerConfig& c = impl->config;
+  impl->log = c.logger ? c.logger : stderr_logger(c.log_level);
+  if (!c.now_ms) c.now_ms = system_now_ms;
+  const sync::Schema& schema = c.schema ? *c.schema : sync::default_schema();
+
+  std::error_code fec;
+  if (c.data_dir.empty() || !std::filesystem::is_directory(c.data_dir, fec))
+    return Status(Code::invalid_argument, "data directory '" + c.data_dir + "' does not exist");
+  const std::string path = (std::filesystem::path(c.data_dir) / kStoreFileName).string();
+  auto store = SqliteStore::open(path);
+  if (!store) return store.status();
+  impl->store = std::move(*store);
+  auto head = impl->store->head();
+  if (!head) return head.status();
+
+  impl->shared = std::make_unique<SharedState>(schema, *impl->store, impl->log, c.now_ms);
+  impl->shared->max_queued_frames = c.max_queued_frames;
+  impl->shared->max_queued_bytes = c.max_queued_bytes;
+  impl->shared->head.store(*head);
+  if (Status s = impl->listen(); !s) return s;
+
+  WriterConfig wc;
+  wc.now_ms = c.now_ms;
+  wc.max_ahead_ms = c.max_ahead_ms;
+  wc.max_group_ops = c.max_group_ops;
+  SharedState* shared = impl->shared.get();
+  impl->writer = std::make_unique<Writer>(
+      *impl->store, schema, std::move(wc),
+      [shared](const std::vector<sync::LogEntry>& entries) { shared->fan_out(entries); });
+  shared->writer = impl->writer.get();
+
+  if (c.handle_signals) {
+    impl->signals.emplace(impl->ctl, SIGINT, SIGTERM);
+    Impl* raw = impl.get();
+    impl->signals->async_wait([raw](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      raw->log->info("signal {} received", sig);
+      raw->stop();
+    });
+  }
+  net::post(impl->ctl, [raw = impl.get()] { raw->do_accept(); });
+  impl->log->info("store {} opened at head {}; listening on {}:{}", path, *head, c.host,
+                  impl->port);
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+const std::string& Server::host() const { return impl_->config.host; }
+
+void Server::run() {
+  std::vector<std::thread> extra;
+  for (int i = 1; i < impl_->config.io_threads; ++i)
+    extra.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : extra) t.join();
+}
+
+void Server::stop() { impl_->stop(); }
+
+ServerCounters Server::counters() const {
+  ServerCounters out;
+  if (impl_->writer) {
+    out.commits = impl_->writer->commits();
+    out.ops_applied = impl_->writer->ops_applied();
+  }
+  out.sessions = impl_->shared ? impl_->shared->ws_sessions.load() : 0;
+  return out;
+}
+
+}  // namespace fieldsync::server

@@ -1,0 +1,232 @@
+// The writer: group commit (many submissions, few transactions), every submission acked,
+// contiguous sequence numbers, fan-out after commit, and the storage-error path.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "fieldsync/server/sqlite_store.hpp"
+#include "fieldsync/server/writer.hpp"
+#include "test_util.hpp"
+
+using namespace fieldsync;
+using namespace fieldsync::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Waits (bounded) until `n` completions were recorded.
+class Completions {
+ public:
+  server::Writer::Completion make(std::size_t slot) {
+    return [this, slot](Result<std::vector<sync::OpResult>> r) {
+      std::lock_guard lock(mu_);
+      results_[slot] = std::move(r);
+      ++count_;
+      cv_.notify_all();
+    };
+  }
+  explicit Completions(std::size_t n) : results_(n, Status(Code::internal, "not completed")) {}
+  bool wait_all(std::chrono::seconds timeout = 10s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ == results_.size(); });
+  }
+  const Result<std::vector<sync::OpResult>>& at(std::size_t i) const { return results_[i]; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Result<std::vector<sync::OpResult>>> results_;
+  std::size_t count_ = 0;
+};
+
+// A store whose commits can be made to fail (a full disk, an I/O error).
+class FailingStore final : public server::ServerStore {
+ public:
+  explicit FailingStore(server::ServerStore& inner) : inner_(inner) {}
+  std::atomic<bool> fail_commit{false};
+
+  Result<std::unique_ptr<server::StoreTx>> begin() override {
+    auto tx = inner_.begin();
+    if (!tx) return tx.status();
+    return std::unique_ptr<server::StoreTx>(new Tx(std::move(*tx), fail_commit));
+  }
+  Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
+                                 const std::string& exclude) override {
+    return inner_.read_log(after, limit, exclude);
+  }
+  Result<std::uint64_t> head() override { return inner_.head(); }
+  Result<std::optional<server::RecordRow>> get_record(const std::string& c,
+                                                      const std::string& id) override {
+    return inner_.get_record(c, id);
+  }
+
+ private:
+  class Tx final : public server::StoreTx {
+   public:
+    Tx(std::unique_ptr<server::StoreTx> inner, std::atomic<bool>& fail)
+        : inner_(std::move(inner)), fail_(fail) {}
+    Result<std::optional<std::uint64_t>> find_op(const std::string& id) override {
+      return inner_->find_op(id);
+    }
+    Result<std::optional<sync::RecordState>> load_record(const std::string& c,
+                                                         const std::string& id) override {
+      return inner_->load_record(c, id);
+    }
+    Status save_record(const std::string& c, const std::string& id, const sync::RecordState& s,
+                       const boost::json::object& f) override {
+      return inner_->save_record(c, id, s, f);
+    }
+    Result<std::uint64_t> append_log(const sync::Op& op, bool skewed, std::int64_t ms) override {
+      return inner_->append_log(op, skewed, ms);
+    }
+    Status commit() override {
+      if (fail_.load()) return Status(Code::storage, "disk I/O error");
+      return inner_->commit();
+    }
+
+   private:
+    std::unique_ptr<server::StoreTx> inner_;
+    std::atomic<bool>& fail_;
+  };
+  server::ServerStore& inner_;
+};
+
+server::WriterConfig fixed_clock() {
+  server::WriterConfig c;
+  c.now_ms = [] { return kNowMs; };
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("concurrent submissions share group commits; all acked with contiguous seqs",
+          "[writer]") {
+  TempDir dir;
+  auto store = server::SqliteStore::open(dir.file("fieldsync.db"));
+  REQUIRE(store);
+  std::mutex fan_mu;
+  std::vector<sync::LogEntry> fanned;
+  server::Writer writer(**store, sync::default_schema(), fixed_clock(),
+                        [&](const std::vector<sync::LogEntry>& e) {
+                          std::lock_guard lock(fan_mu);
+                          fanned.insert(fanned.end(), e.begin(), e.end());
+                        });
+
+  // The first submission's completion holds the writer thread until every other submission
+  // is queued: they must then all go into one group.
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  constexpr std::size_t kTotal = 1 + kThreads * kPerThread;
+  Completions done(kTotal);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> first_done;
+  REQUIRE(writer.submit({put_op(device_id(99), 1, "cases", "first", {{"programme", "x"}})},
+                        [&, inner = done.make(0)](auto r) {
+                          inner(std::move(r));
+                          first_done.set_value();
+                          released.wait();
+                        }));
+  REQUIRE(first_done.get_future().wait_for(10s) == std::future_status::ready);
+
+  std::atomic<int> refused{0};  // Catch assertions are not thread-safe: count, check later
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string dev = device_id(t + 1);
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::size_t slot = 1 + static_cast<std::size_t>(t * kPerThread + i);
+        // Two ops per submission; the second repeats the first (a duplicate in the batch).
+        auto op =
+            put_op(dev, static_cast<std::uint64_t>(i + 1), "cases",
+                   "c" + std::to_string(t) + "-" + std::to_string(i), {{"programme", "housing"}});
+        if (!writer.submit({op, op}, done.make(slot))) ++refused;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(refused == 0);
+  release.set_value();
+  REQUIRE(done.wait_all());
+
+  CHECK(writer.commits() == 2);
+  CHECK(writer.submissions() == kTotal);
+  std::vector<std::uint64_t> seqs;
+  for (std::size_t i = 0; i < kTotal; ++i) {
+    REQUIRE(done.at(i));
+    const auto& r = *done.at(i);
+    REQUIRE(r[0].status == sync::OpStatus::accepted);
+    seqs.push_back(r[0].seq);
+    if (i > 0) {
+      CHECK(r[1].status == sync::OpStatus::duplicate);
+      CHECK(r[1].seq == r[0].seq);
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  for (std::size_t i = 0; i < seqs.size(); ++i) CHECK(seqs[i] == i + 1);
+  CHECK(*(*store)->head() == kTotal);
+
+  writer.stop();
+  std::lock_guard lock(fan_mu);
+  REQUIRE(fanned.size() == kTotal);
+  for (std::size_t i = 0; i < fanned.size(); ++i) CHECK(fanned[i].seq == i + 1);
+}
+
+TEST_CASE("a storage error fails the whole group; nothing is acked or stored", "[writer]") {
+  TempDir dir;
+  auto sqlite = server::SqliteStore::open(dir.file("fieldsync.db"));
+  REQUIRE(sqlite);
+  FailingStore store(**sqlite);
+  store.fail_commit = true;
+  std::atomic<int> fan_outs{0};
+  server::Writer writer(store, sync::default_schema(), fixed_clock(),
+                        [&](const std::vector<sync::LogEntry>&) { ++fan_outs; });
+  Completions done(3);
+  for (std::size_t i = 0; i < 3; ++i)
+    REQUIRE(writer.submit({put_op(device_id(1), i + 1, "cases", "c1", {{"programme", "x"}})},
+                          done.make(i)));
+  REQUIRE(done.wait_all());
+  for (std::size_t i = 0; i < 3; ++i) {
+    REQUIRE_FALSE(done.at(i));
+    CHECK(done.at(i).status().code() == Code::storage);
+  }
+  CHECK(writer.commits() == 0);
+  CHECK(writer.failed_groups() >= 1);
+  CHECK(fan_outs == 0);
+  CHECK(*store.head() == 0);
+
+  SECTION("the same ops sent again once the store works are stored") {
+    store.fail_commit = false;
+    Completions again(1);
+    REQUIRE(writer.submit({put_op(device_id(1), 1, "cases", "c1", {{"programme", "x"}})},
+                          again.make(0)));
+    REQUIRE(again.wait_all());
+    REQUIRE(again.at(0));
+    CHECK((*again.at(0))[0].status == sync::OpStatus::accepted);
+    CHECK((*again.at(0))[0].seq == 1);
+  }
+}
+
+TEST_CASE("stop() finishes queued work; later submissions are refused", "[writer]") {
+  TempDir dir;
+  auto store = server::SqliteStore::open(dir.file("fieldsync.db"));
+  REQUIRE(store);
+  server::Writer writer(**store, sync::default_schema(), fixed_clock(), nullptr);
+  constexpr std::size_t kN = 50;
+  Completions done(kN);
+  for (std::size_t i = 0; i < kN; ++i)
+    REQUIRE(writer.submit(
+        {put_op(device_id(1), i + 1, "cases", "c" + std::to_string(i), {{"programme", "x"}})},
+        done.make(i)));
+  writer.stop();
+  REQUIRE(done.wait_all(1s));
+  CHECK(writer.ops_applied() == kN);
+  CHECK(*(*store)->head() == kN);
+  Status refused = writer.submit({}, [](auto) { FAIL("completion after stop"); });
+  CHECK_FALSE(refused);
+}

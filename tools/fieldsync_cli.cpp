@@ -1,0 +1,405 @@
+// fieldsync: the field client on the command line. One replica file per device; commands
+// write offline, query, and sync with fieldsync-server. The command-line contract (commands,
+// --json shapes, exit codes) is the one in docs and issue 2; main() only wires it together.
+//
+// Exit codes: 0 success; 1 error (message on stderr as "error: ..."); for `sync`: 2 server
+// unreachable in time, 3 refused by the server, 4 some operations rejected.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "fieldsync/client/replica.hpp"
+#include "fieldsync/client/sync_client.hpp"
+
+namespace {
+
+namespace json = boost::json;
+using fieldsync::Code;
+using fieldsync::Result;
+using fieldsync::Status;
+using fieldsync::client::FieldEdit;
+using fieldsync::client::RecordView;
+using fieldsync::client::Replica;
+using fieldsync::client::ReplicaOptions;
+using fieldsync::client::SyncClient;
+using fieldsync::client::SyncOutcome;
+
+constexpr int kExitError = 1;
+constexpr int kExitUnreachable = 2;
+constexpr int kExitRefused = 3;
+constexpr int kExitRejected = 4;
+
+struct Globals {
+  std::string replica;
+  bool verbose = false;
+};
+
+int fail(const Status& s) {
+  std::cerr << "error: " << s.message() << "\n";
+  return kExitError;
+}
+
+Result<std::unique_ptr<Replica>> open_replica(const Globals& g) {
+  if (g.replica.empty())
+    return Status(Code::invalid_argument,
+                  "no replica given: use fieldsync --replica FILE <command> "
+                  "(or set FIELDSYNC_REPLICA)");
+  return Replica::open(g.replica, ReplicaOptions{});
+}
+
+// "field=value" (set), "field+=value" (add to a set), "field-=value" (remove from a set).
+Result<FieldEdit> parse_edit(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_'))
+    ++i;
+  FieldEdit e;
+  e.field = text.substr(0, i);
+  std::string_view rest = std::string_view(text).substr(i);
+  if (!e.field.empty() && rest.starts_with("+=")) {
+    e.kind = FieldEdit::Kind::add;
+    e.value = std::string(rest.substr(2));
+  } else if (!e.field.empty() && rest.starts_with("-=")) {
+    e.kind = FieldEdit::Kind::remove;
+    e.value = std::string(rest.substr(2));
+  } else if (!e.field.empty() && rest.starts_with("=")) {
+    e.kind = FieldEdit::Kind::set;
+    e.value = std::string(rest.substr(1));
+  } else {
+    return Status(Code::invalid_argument, "cannot read '" + text +
+                                              "': use field=value, or field+=value / "
+                                              "field-=value for a set field");
+  }
+  return e;
+}
+
+std::string show_value(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& e : v.get_array()) out += (out.empty() ? "" : ", ") + show_value(e);
+    return "[" + out + "]";
+  }
+  return json::serialize(v);
+}
+
+void print_record(const RecordView& r) {
+  std::cout << r.collection << "/" << r.id << "\n";
+  for (const auto& f : r.fields)
+    std::cout << "  " << std::string(f.key()) << ": " << show_value(f.value()) << "\n";
+}
+
+// --- commands ---
+
+int cmd_init(const Globals& g, const std::string& user) {
+  if (g.replica.empty()) return fail({Code::invalid_argument, "use fieldsync --replica FILE init"});
+  ReplicaOptions o;
+  o.user = user;
+  auto r = Replica::init(g.replica, std::move(o));
+  if (!r) return fail(r.status());
+  std::cout << "created replica " << g.replica << " (device " << (*r)->device() << ", user "
+            << (*r)->user() << ")\n";
+  return 0;
+}
+
+int cmd_put(const Globals& g, const std::string& collection, const std::string& id,
+            const std::vector<std::string>& assignments) {
+  std::vector<FieldEdit> edits;
+  for (const auto& a : assignments) {
+    auto e = parse_edit(a);
+    if (!e) return fail(e.status());
+    edits.push_back(std::move(*e));
+  }
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto op = (*r)->put(collection, id, edits);
+  if (!op) return fail(op.status());
+  std::cout << "saved " << collection << "/" << id << "\n";
+  return 0;
+}
+
+int cmd_delete(const Globals& g, const std::string& collection, const std::string& id) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto op = (*r)->remove(collection, id);
+  if (!op) return fail(op.status());
+  std::cout << "deleted " << collection << "/" << id << "\n";
+  return 0;
+}
+
+int cmd_note(const Globals& g, const std::string& case_id, const std::vector<std::string>& words) {
+  std::string text;
+  for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto id = (*r)->add_note(case_id, text);
+  if (!id) return fail(id.status());
+  std::cout << *id << "\n";
+  return 0;
+}
+
+int cmd_get(const Globals& g, const std::string& collection, const std::string& id, bool as_json) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto rec = (*r)->get(collection, id);
+  if (!rec) return fail(rec.status());
+  if (!*rec) return fail({Code::not_found, "no record " + collection + "/" + id});
+  if ((*rec)->deleted) return fail({Code::deleted, collection + "/" + id + " is deleted"});
+  if (as_json)
+    std::cout << json::serialize(to_json(**rec)) << "\n";
+  else
+    print_record(**rec);
+  return 0;
+}
+
+int cmd_list(const Globals& g, const std::string& collection, bool as_json) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto records = (*r)->list(collection);
+  if (!records) return fail(records.status());
+  if (as_json) {
+    json::array a;
+    for (const auto& rec : *records) a.emplace_back(to_json(rec));
+    std::cout << json::serialize(a) << "\n";
+    return 0;
+  }
+  if (records->empty()) std::cout << "no " << collection << "\n";
+  for (const auto& rec : *records) {
+    std::cout << rec.id;
+    for (const auto& f : rec.fields)
+      std::cout << "  " << std::string(f.key()) << "=" << show_value(f.value());
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+void print_conflict(const fieldsync::sync::Conflict& c) {
+  std::cout << c.collection << "/" << c.record << " " << c.field << ": "
+            << (c.open ? "OPEN, awaiting review" : "resolved") << " ("
+            << (c.kind == fieldsync::sync::ConflictKind::edit_vs_delete ? "edit vs delete"
+                                                                        : "concurrent edit")
+            << ")\n";
+  for (const auto& k : c.competitors) {
+    std::cout << (k.op == c.winner ? "  * " : "    ")
+              << (k.value.is_null() ? std::string("(deleted)") : show_value(k.value)) << "  by "
+              << k.user << " on device " << k.device.substr(0, 8) << " at " << k.hlc.to_string()
+              << (k.op == c.winner ? "  (shown)" : "") << "\n";
+  }
+}
+
+int cmd_conflicts(const Globals& g, bool all, bool as_json) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto list = (*r)->conflicts(all);
+  if (!list) return fail(list.status());
+  if (as_json) {
+    json::array a;
+    for (const auto& c : *list) a.emplace_back(fieldsync::sync::to_json(c));
+    std::cout << json::serialize(a) << "\n";
+    return 0;
+  }
+  if (list->empty()) std::cout << (all ? "no conflicts\n" : "no open conflicts\n");
+  for (const auto& c : *list) print_conflict(c);
+  return 0;
+}
+
+std::string describe_op(const fieldsync::sync::Op& op) {
+  return std::string(op.kind == fieldsync::sync::OpKind::del ? "delete " : "put ") + op.collection +
+         "/" + op.record;
+}
+
+int cmd_outbox(const Globals& g, bool as_json) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto entries = (*r)->outbox();
+  if (!entries) return fail(entries.status());
+  if (as_json) {
+    json::array a;
+    for (const auto& e : *entries) {
+      json::object o;
+      o["op"] = fieldsync::sync::to_json(e.op);
+      o["status"] = e.rejected ? "rejected" : "pending";
+      if (e.rejected) {
+        o["code"] = fieldsync::code_name(e.code);
+        o["reason"] = e.reason;
+      }
+      a.emplace_back(std::move(o));
+    }
+    std::cout << json::serialize(a) << "\n";
+    return 0;
+  }
+  if (entries->empty()) std::cout << "outbox empty\n";
+  for (const auto& e : *entries) {
+    std::cout << e.op.id << "  " << describe_op(e.op) << "  "
+              << (e.rejected
+                      ? "REJECTED " + std::string(fieldsync::code_name(e.code)) + ": " + e.reason
+                      : std::string("pending"))
+              << "\n";
+  }
+  return 0;
+}
+
+int cmd_sync(const Globals& g, const std::string& server, double timeout_s) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  fieldsync::client::SyncClientOptions options;
+  if (g.verbose) options.log = [](std::string_view m) { std::cerr << "sync: " << m << "\n"; };
+  SyncClient client(**r, std::move(options));
+  auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  SyncOutcome out = client.sync_once(server, timeout);
+  switch (out.kind) {
+    case SyncOutcome::Kind::unreachable:
+      fail(out.detail);
+      return kExitUnreachable;
+    case SyncOutcome::Kind::refused:
+      std::cerr << "error: the server refused this device: " << out.detail.to_string() << "\n";
+      return kExitRefused;
+    case SyncOutcome::Kind::failed:
+      return fail(out.detail);
+    case SyncOutcome::Kind::up_to_date:
+      break;
+  }
+  auto entries = (*r)->outbox();
+  std::map<std::string, const fieldsync::sync::Op*> ops;
+  std::size_t earlier_rejected = 0;
+  if (entries)
+    for (const auto& e : *entries) {
+      ops[e.op.id] = &e.op;
+      if (e.rejected) ++earlier_rejected;
+    }
+  earlier_rejected -= std::min(earlier_rejected, out.rejected.size());
+  std::cout << "up to date with " << server << " (pushed " << out.pushed << ", pulled "
+            << out.pulled << ")\n";
+  if (earlier_rejected > 0)
+    std::cerr << "note: " << earlier_rejected
+              << " operation(s) rejected earlier remain in the outbox (see: fieldsync outbox)\n";
+  if (out.rejected.empty()) return 0;
+  std::cout << out.rejected.size() << " operation(s) rejected by the server:\n";
+  for (const auto& res : out.rejected) {
+    auto it = ops.find(res.op);
+    std::cout << "  " << res.op << (it != ops.end() ? "  " + describe_op(*it->second) : "") << "  "
+              << fieldsync::code_name(res.code) << ": " << res.reason << "\n";
+  }
+  return kExitRejected;
+}
+
+int cmd_info(const Globals& g) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto entries = (*r)->outbox();
+  if (!entries) return fail(entries.status());
+  std::size_t rejected = 0;
+  for (const auto& e : *entries) rejected += e.rejected ? 1 : 0;
+  std::cout << "replica " << g.replica << "\n  device " << (*r)->device() << "\n  user "
+            << (*r)->user() << "\n  schema version " << (*r)->schema().version() << "\n  cursor "
+            << (*r)->cursor() << "\n  outbox " << entries->size() - rejected << " pending, "
+            << rejected << " rejected\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "fieldsync: the field client. Records are written offline into a local replica "
+      "file and synced with fieldsync-server."};
+  app.footer(
+      "Options before the command apply to every command; the command's own come after it.\n"
+      "Exit codes: 0 ok; 1 error; sync: 2 unreachable, 3 refused, 4 operations rejected.");
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--replica", g.replica, "The replica file of this device")
+      ->envname("FIELDSYNC_REPLICA");
+  app.add_flag("-v,--verbose", g.verbose, "Report sync progress on stderr");
+
+  std::string user, collection, id, server;
+  std::vector<std::string> rest;
+  bool as_json = false, all = false;
+  double timeout_s = 30;
+
+  auto* init = app.add_subcommand("init", "Create a new replica (a new device) at --replica");
+  init->add_option("--user", user, "Who writes on this device (default: $USER)");
+
+  auto* put = app.add_subcommand(
+      "put",
+      "Create or edit a record offline: field=value; for set fields field+=value, "
+      "field-=value");
+  put->add_option("COLLECTION", collection, "clients, cases, visits, referrals, tasks")->required();
+  put->add_option("ID", id, "Record id: 1-64 characters of A-Za-z0-9._-")->required();
+  put->add_option("EDITS", rest, "field=value | field+=value | field-=value")->required();
+
+  auto* del = app.add_subcommand("delete", "Delete a record (a tombstone)");
+  del->add_option("COLLECTION", collection, "The collection")->required();
+  del->add_option("ID", id, "The record id")->required();
+
+  auto* note = app.add_subcommand("note", "Add a progress note to a case; prints the note's id");
+  note->add_option("CASE_ID", id, "The case")->required();
+  note->add_option("TEXT", rest, "The note (several words are joined by spaces)")->required();
+
+  auto* get = app.add_subcommand("get", "Show one record (exit 1 when absent or deleted)");
+  get->add_option("COLLECTION", collection, "The collection")->required();
+  get->add_option("ID", id, "The record id")->required();
+  get->add_flag("--json", as_json, R"(Print {"collection","id","fields"} as JSON)");
+
+  auto* list = app.add_subcommand("list", "Show the records of a collection, sorted by id");
+  list->add_option("COLLECTION", collection, "The collection")->required();
+  list->add_flag("--json", as_json, "Print a JSON array of records");
+
+  auto* conflicts = app.add_subcommand("conflicts", "Show open conflicts (edits that collided)");
+  conflicts->add_flag("--all", all, "Also show conflicts resolved automatically");
+  conflicts->add_flag("--json", as_json, "Print a JSON array of conflicts");
+
+  auto* sync = app.add_subcommand(
+      "sync",
+      "Push the outbox and pull every change. Exit 0 up to date, 2 server unreachable "
+      "in time, 3 refused by the server, 4 some operations rejected");
+  sync->add_option("--server", server, "ws://HOST:PORT[/PATH] (path default /sync)")->required();
+  sync->add_option("--timeout", timeout_s, "Seconds to keep trying to reach the server")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
+  auto* outbox =
+      app.add_subcommand("outbox",
+                         "Show operations not yet acknowledged by the server, with the reason of "
+                         "rejected ones");
+  outbox->add_flag("--json", as_json, "Print a JSON array");
+
+  auto* info = app.add_subcommand("info", "Show this device's id, user, cursor and outbox size");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string message = e.what();
+    if (app.get_subcommands().empty() && !app.remaining().empty())
+      message = "unknown command '" + app.remaining().front() + "'";
+    std::cerr << "error: " << message << "\nRun with --help for more information.\n";
+    return kExitError;
+  }
+
+  if (*init) return cmd_init(g, user);
+  if (*put) return cmd_put(g, collection, id, rest);
+  if (*del) return cmd_delete(g, collection, id);
+  if (*note) return cmd_note(g, id, rest);
+  if (*get) return cmd_get(g, collection, id, as_json);
+  if (*list) return cmd_list(g, collection, as_json);
+  if (*conflicts) return cmd_conflicts(g, all, as_json);
+  if (*sync) return cmd_sync(g, server, timeout_s);
+  if (*outbox) return cmd_outbox(g, as_json);
+  if (*info) return cmd_info(g);
+  return kExitError;
+}
