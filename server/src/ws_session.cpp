@@ -161,10 +161,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       // Nothing of the batch was stored: the device keeps the ops and sends them again.
       shared_.log->error("session {}: batch {} not stored: {}", device_or_none(), batch,
                          r.status().to_string());
-      return send_error(r.status().code(),
-                        "batch " + std::to_string(batch) +
-                            " was not stored: " + r.status().message() + "; send it again",
-                        false);
+      return execute(proto_.on_failed(batch, r.status()));
     }
     execute(proto_.on_committed(batch, *r));
   }

@@ -28,7 +28,7 @@ json::array string_array(const std::vector<std::string>& v) {
   return a;
 }
 
-Status bad(std::string what) { return {Code::malformed_frame, "operation: " + what}; }
+Status bad(const std::string& what) { return {Code::malformed_frame, "operation: " + what}; }
 
 // Reads a required string member.
 Result<std::string> get_string(const json::object& o, std::string_view key) {

@@ -67,7 +67,8 @@ Status Schema::check_value(const CollectionSpec& c, const FieldSpec& f,
   auto where = c.name + "." + f.name;
   if (!value.is_string()) return {Code::wrong_type, where + " takes a string value"};
   std::string_view s = value.get_string();
-  if (s.size() > 64 * 1024) return {Code::wrong_type, where + " is longer than 64 KiB"};
+  if (s.size() > std::size_t{64} * 1024)
+    return {Code::wrong_type, where + " is longer than 64 KiB"};
   switch (f.type) {
     case FieldType::text:
     case FieldType::set:

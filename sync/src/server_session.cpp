@@ -109,6 +109,16 @@ SessionActions ServerSession::on_committed(std::uint64_t batch,
   return a;
 }
 
+SessionActions ServerSession::on_failed(std::uint64_t batch, const Status& error) {
+  pending_.erase(batch);
+  SessionActions a;
+  a.send.push_back(encode(Error{
+      error.code(),
+      "batch " + std::to_string(batch) + " was not stored: " + error.message() + "; send it again",
+      false}));
+  return a;
+}
+
 SessionActions ServerSession::handle(const Pull& m) {
   if (read_in_flight_ && !read_is_internal_)
     return protocol_error(Code::unexpected_message, "a pull is already in flight");

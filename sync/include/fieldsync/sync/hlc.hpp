@@ -17,14 +17,14 @@ struct Hlc {
   std::int64_t wall_ms = 0;
   std::uint32_t logical = 0;
 
-  auto operator<=>(const Hlc&) const = default;
+  auto operator<=>(const Hlc&) const = default;  // NOLINT(modernize-use-nullptr): tidy 14 bug
   // Fixed-width text "0000018c2a3b4c5d-00000000": sorts like the value.
   std::string to_string() const;
   static std::optional<Hlc> parse(std::string_view text);
 };
 
 // Default bound on how far ahead of local physical time a remote clock may pull ours.
-inline constexpr std::int64_t kDefaultMaxAheadMs = 5 * 60 * 1000;
+inline constexpr std::int64_t kDefaultMaxAheadMs = 5LL * 60 * 1000;
 
 class HlcClock {
  public:

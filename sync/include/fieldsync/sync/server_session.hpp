@@ -43,6 +43,9 @@ class ServerSession {
   SessionActions on_frame(std::string_view frame, std::uint64_t head, std::int64_t now_ms);
   // The writer committed the submitted batch: results for the submitted ops, in order.
   SessionActions on_committed(std::uint64_t batch, const std::vector<OpResult>& results);
+  // The writer could not store the submitted batch (nothing of it was stored): a non-fatal
+  // error frame; the device keeps the ops and sends them again.
+  SessionActions on_failed(std::uint64_t batch, const Status& error);
   // The log read for the last `read` action.
   SessionActions on_read(Changes changes);
   // Entries just committed by the writer (contiguous, ascending). Ops of this session's own

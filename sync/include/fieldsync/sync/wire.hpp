@@ -27,7 +27,7 @@ namespace fieldsync::sync {
 // The protocol version. Changelog:
 //   1  first version: hello/welcome, push/ack, pull/changes, live changes, error.
 inline constexpr int kProtocolVersion = 1;
-inline constexpr std::size_t kMaxFrameBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxFrameBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxPushOps = 1000;
 inline constexpr std::uint32_t kMaxPullLimit = 5000;
 
