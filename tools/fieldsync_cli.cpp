@@ -309,7 +309,7 @@ int cmd_info(const Globals& g) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
   CLI::App app{
       "fieldsync: the field client. Records are written offline into a local replica "
       "file and synced with fieldsync-server."};
@@ -402,4 +402,15 @@ int main(int argc, char** argv) {
   if (*outbox) return cmd_outbox(g, as_json);
   if (*info) return cmd_info(g);
   return kExitError;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "error: unexpected failure\n";
+  }
+  return 1;
 }

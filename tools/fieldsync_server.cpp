@@ -46,7 +46,7 @@ bool is_loopback(const std::string& host) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
   CLI::App app{
       "fieldsync-server: the fieldsync sync server. Devices connect over WebSocket at "
       "ws://HOST:PORT/sync; GET /healthz reports the server's state. Stops cleanly on SIGINT "
@@ -91,4 +91,15 @@ int main(int argc, char** argv) {
   std::cout << "listening on " << addr->display << ":" << (*server)->port() << std::endl;
   (*server)->run();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "error: unexpected failure\n";
+  }
+  return 1;
 }

@@ -237,7 +237,7 @@ SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
   return outcome;
 }
 
-SyncOutcome SyncClient::run_live(std::string_view url, std::stop_token stop) {
+SyncOutcome SyncClient::run_live(std::string_view url, const std::stop_token& stop) {
   SyncOutcome outcome;
   auto endpoint = parse_ws_url(url);
   if (!endpoint) {

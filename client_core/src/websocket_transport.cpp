@@ -91,7 +91,7 @@ class WebSocketTransport final : public Transport {
     t.idle_timeout = kIdleTimeout;
     t.keep_alive_pings = true;
     ws_.set_option(t);
-    ws_.read_message_max(sync::kMaxFrameBytes + 64 * 1024);
+    ws_.read_message_max(sync::kMaxFrameBytes + std::size_t{64} * 1024);
     ws_.text(true);
     open_ = true;
     start_read();

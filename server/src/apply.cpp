@@ -9,7 +9,7 @@
 namespace fieldsync::server {
 namespace {
 
-sync::OpResult rejected(const sync::Op& op, Status why) {
+sync::OpResult rejected(const sync::Op& op, const Status& why) {
   sync::OpResult r;
   r.op = op.id;
   r.status = sync::OpStatus::rejected;

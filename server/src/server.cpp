@@ -55,8 +55,11 @@ std::shared_ptr<spdlog::logger> stderr_logger(const std::string& level) {
 struct Server::Impl {
   explicit Impl(ServerConfig c) : config(std::move(c)), ioc(std::max(1, config.io_threads)) {}
   ~Impl() {
-    stop();
-    if (shared) shared->set_on_empty(nullptr);
+    try {
+      stop();
+      if (shared) shared->set_on_empty(nullptr);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing to do for it while destroying
+    }
   }
 
   ServerConfig config;

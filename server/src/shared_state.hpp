@@ -35,7 +35,7 @@ class Connection {
   // Finish what is queued, then close (server shutdown).
   virtual void shutdown() = 0;
   // Entries the writer just committed (contiguous, ascending seq).
-  virtual void deliver(LiveEntries /*entries*/) {}
+  virtual void deliver(const LiveEntries& /*entries*/) {}
 };
 
 class SharedState {
@@ -50,7 +50,7 @@ class SharedState {
   std::shared_ptr<spdlog::logger> log;
   std::function<std::int64_t()> now_ms;
   std::size_t max_queued_frames = 256;
-  std::size_t max_queued_bytes = 16 * 1024 * 1024;
+  std::size_t max_queued_bytes = std::size_t{16} * 1024 * 1024;
 
   std::atomic<std::uint64_t> head{0};  // the newest committed sequence number
   std::atomic<bool> stopping{false};

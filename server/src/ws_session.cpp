@@ -27,7 +27,7 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 // Frames up to this size are read (and discarded past kMaxFrameBytes) so that the device
 // gets a frame_too_large error frame; beyond it Beast fails the connection (close 1009).
 constexpr std::size_t kHardFrameLimit = 4 * sync::kMaxFrameBytes;
@@ -50,7 +50,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     shared_.leave(this);
   }
 
-  void run(http::request<http::string_body> upgrade) {
+  void run(const http::request<http::string_body>& upgrade) {
     shared_.join(shared_from_this());
     shared_.ws_sessions.fetch_add(1);
     beast::get_lowest_layer(ws_).expires_never();  // the websocket has its own timeouts
@@ -70,8 +70,8 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     });
   }
 
-  void deliver(LiveEntries entries) override {
-    net::post(ws_.get_executor(), [self = shared_from_this(), entries = std::move(entries)] {
+  void deliver(const LiveEntries& entries) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), entries] {
       if (self->done()) return;
       sync::SessionActions a = self->proto_.on_live(*entries);
       if (!a.send.empty())
@@ -276,7 +276,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
 
 void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> upgrade,
                       SharedState& shared) {
-  std::make_shared<WsSession>(std::move(stream), shared)->run(std::move(upgrade));
+  std::make_shared<WsSession>(std::move(stream), shared)->run(upgrade);
 }
 
 }  // namespace fieldsync::server

@@ -76,7 +76,7 @@ class SyncClient {
 
   // Stays connected until `stop` is requested: applies live changes, pushes local writes,
   // reconnects with backoff after drops. Returns up_to_date when stopped, or refused/failed.
-  SyncOutcome run_live(std::string_view url, std::stop_token stop);
+  SyncOutcome run_live(std::string_view url, const std::stop_token& stop);
 
   // A local write was made (through any Replica object on the same file): push soon.
   void notify_local_change() { local_change_.store(true); }

@@ -44,7 +44,7 @@ struct ServerConfig {
   // A session whose unsent frames exceed either bound is closed (a slow device must not
   // grow the server's memory).
   std::size_t max_queued_frames = 256;
-  std::size_t max_queued_bytes = 16 * 1024 * 1024;
+  std::size_t max_queued_bytes = std::size_t{16} * 1024 * 1024;
   // How long stop() waits for sessions to close before cutting them off.
   int shutdown_grace_ms = 5'000;
   // Stop on SIGINT/SIGTERM (for the fieldsync-server program; tests leave it off).
