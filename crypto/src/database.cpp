@@ -7,21 +7,60 @@
 
 namespace fieldsync::crypto {
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path, const OpenOptions& opts) {
+namespace {
+
+int open_flags(const OpenOptions& opts) {
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (opts.create && !opts.read_only) flags |= SQLITE_OPEN_CREATE;
+  if (opts.key) flags |= SQLITE_OPEN_URI;
+  return flags;
+}
+
+// Encrypted connections: temp files stay in memory (the VFS refuses them on disk), freed
+// pages are zeroed, and a new database gets the key's page size and reserve before any write.
+Status prepare_encrypted(Database& db, const DatabaseKey& key, bool read_only) {
+  if (Status s = db.exec("PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;"); !s) return s;
+  auto count = db.prepare("PRAGMA page_count");
+  if (!count) return count.status();
+  auto row = count->step();
+  if (!row) return row.status();
+  if (*row && count->column_int(0) != 0) return Status::ok();
+  if (read_only) return Status(Code::storage, "cannot create an encrypted database read-only");
+  std::string size = "PRAGMA page_size=" + std::to_string(key.page_size());
+  if (Status s = db.exec(size); !s) return s;
+  int reserve = kReservedBytes;
+  if (sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve) != SQLITE_OK)
+    return db.error("set reserved bytes");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, const OpenOptions& opts) {
+  std::shared_ptr<KeyBinding> binding;
+  std::string name = path;
+  const char* vfs = opts.vfs.empty() ? nullptr : opts.vfs.c_str();
+  if (opts.key) {
+    if (vfs) return Status(Code::invalid_argument, "a key and a VFS name cannot be combined");
+    if (Status s = register_encrypted_vfs(); !s) return s;
+    binding = std::make_shared<KeyBinding>(*opts.key);
+    name = binding->uri(path);
+  }
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw, flags, opts.vfs.empty() ? nullptr : opts.vfs.c_str());
+  int rc = sqlite3_open_v2(name.c_str(), &raw, open_flags(opts), vfs);
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
+    if (auto t = binding ? binding->tamper_report() : std::nullopt)
+      return Status(Code::tampered, "cannot open database '" + path + "': " + t->message());
     return Status(Code::storage, "cannot open database '" + path + "': " + msg);
   }
-  std::unique_ptr<Database> db(new Database(raw));
+  std::unique_ptr<Database> db(new Database(raw, std::move(binding)));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, opts.busy_timeout_ms);
+  if (opts.key)
+    if (Status s = prepare_encrypted(*db, *opts.key, opts.read_only); !s) return s;
   // Memory-mapped I/O would bypass any VFS-level page transformation: keep it off.
   std::string pragmas =
       "PRAGMA mmap_size=0; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opts.synchronous + ";";
@@ -39,7 +78,7 @@ Status Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    return Status(Code::storage, msg);
+    return failure(msg);
   }
   return Status::ok();
 }
@@ -55,7 +94,16 @@ std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_ro
 int Database::changes() const { return sqlite3_changes(db_); }
 
 Status Database::error(std::string_view what) const {
-  return Status(Code::storage, std::string(what) + ": " + sqlite3_errmsg(db_));
+  return failure(std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+std::optional<TamperReport> Database::tamper_report() const {
+  return binding_ ? binding_->tamper_report() : std::nullopt;
+}
+
+Status Database::failure(std::string message) const {
+  if (auto t = tamper_report()) return Status(Code::tampered, t->message() + " (" + message + ")");
+  return Status(Code::storage, std::move(message));
 }
 
 Statement::Statement(Statement&& other) noexcept

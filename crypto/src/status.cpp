@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 17> kNames = {"ok",
+constexpr std::array<std::string_view, 19> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -21,7 +21,9 @@ constexpr std::array<std::string_view, 17> kNames = {"ok",
                                                      "unreachable",
                                                      "refused",
                                                      "invalid_argument",
-                                                     "internal"};
+                                                     "internal",
+                                                     "wrong_passphrase",
+                                                     "tampered"};
 }  // namespace
 
 std::string_view code_name(Code c) {

@@ -31,6 +31,8 @@ enum class Code : int {
   refused = 14,           // the server refused this device
   invalid_argument = 15,  // a caller error at an API or command-line boundary
   internal = 16,
+  wrong_passphrase = 17,  // the passphrase or key file does not unlock the database's key
+  tampered = 18,          // an encrypted database or its key envelope failed authentication
 };
 
 // The wire and CLI name of a code ("unknown_field", ...).

@@ -1,6 +1,7 @@
 // SQLite handles for the replica and the server store. Every fieldsync database is opened
-// here, so that the choice of VFS (the encrypting VFS, in a later step) is made in one place.
-// Errors come back as Status values with Code::storage and SQLite's own message.
+// here, so that the choice of VFS (plain, or the encrypting VFS with a key) is made in one place.
+// Errors come back as Status values with Code::storage and SQLite's own message, or
+// Code::tampered (naming the file and page) when an encrypted page failed authentication.
 //
 // Ownership: a Database owns its sqlite3 connection; a Statement borrows the Database, which
 // must outlive it. Thread safety: one thread at a time per Database (SQLite's multi-thread
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "fieldsync/crypto/encrypted_vfs.hpp"
 #include "fieldsync/status.hpp"
 
 struct sqlite3;
@@ -29,6 +31,11 @@ struct OpenOptions {
   bool wal = true;
   // "FULL": every commit is fsynced (durable acks); "NORMAL": WAL commits not fsynced.
   std::string synchronous = "FULL";
+  // Set: the database is opened through the encrypting VFS (encrypted_vfs.hpp) under this key
+  // (from create_key/open_key), with temp_store=MEMORY and secure_delete=ON; a new database
+  // gets the key's page size and 40 reserved bytes before its first write. Only needed during
+  // the call. Leave `vfs` empty with a key.
+  const DatabaseKey* key = nullptr;
 };
 
 class Statement;
@@ -47,10 +54,17 @@ class Database {
   sqlite3* handle() { return db_; }
   // The error of the last failed call on this connection, as a Status.
   Status error(std::string_view what) const;
+  // Encrypted databases: the first page that failed authentication on this connection.
+  std::optional<TamperReport> tamper_report() const;
+  // Encrypted databases: the binding whose `uri` names further files under this key.
+  const KeyBinding* key_binding() const { return binding_.get(); }
 
  private:
-  explicit Database(sqlite3* db) : db_(db) {}
+  Database(sqlite3* db, std::shared_ptr<KeyBinding> binding)
+      : db_(db), binding_(std::move(binding)) {}
+  Status failure(std::string message) const;
   sqlite3* db_;
+  std::shared_ptr<KeyBinding> binding_;  // outlives db_ (destroyed after sqlite3_close_v2)
 };
 
 // A prepared statement. Bind indexes start at 1; column indexes at 0.
