@@ -11,7 +11,7 @@ using fieldsync::client::Replica;
 using fieldsync::client::ReplicaOptions;
 using namespace fieldsync::test;
 
-TEST_CASE("init creates a device; open finds the same identity", "[replica]") {
+TEST_CASE("init creates a device, open finds the same identity", "[replica]") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.file("r.db");
@@ -31,7 +31,7 @@ TEST_CASE("init creates a device; open finds the same identity", "[replica]") {
   CHECK(twice.status().code() == Code::invalid_argument);
 }
 
-TEST_CASE("two replicas get different device ids; the user defaults to $USER", "[replica]") {
+TEST_CASE("two replicas get different device ids, the user defaults to $USER", "[replica]") {
   TempDir dir;
   const char* old = std::getenv("USER");
   std::string saved = old ? old : "";

@@ -134,7 +134,7 @@ TEST_CASE("refused writes write nothing", "[replica]") {
   CHECK(*next == fieldsync::sync::make_op_id(r->device(), 2));
 }
 
-TEST_CASE("delete is a tombstone; editing a deleted record is an error", "[replica]") {
+TEST_CASE("delete is a tombstone, editing a deleted record is an error", "[replica]") {
   TempDir dir;
   FakeClock clock;
   auto path = dir.file("r.db");

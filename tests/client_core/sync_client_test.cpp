@@ -172,7 +172,7 @@ TEST_CASE("failed connections are retried with backoff until the timeout", "[syn
   CHECK(a->outbox()->size() == 1);
 }
 
-TEST_CASE("a rejected op is reported and kept; the ones behind it sync", "[sync_client]") {
+TEST_CASE("a rejected op is reported and kept, the ones behind it sync", "[sync_client]") {
   TempDir dir;
   FakeClock clock;
   MemoryServer server;

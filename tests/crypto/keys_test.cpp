@@ -23,7 +23,7 @@ TEST_CASE("a created key opens again with the same passphrase only") {
   CHECK(bytes_of(envelope_path(db)).size() == 136);
 }
 
-TEST_CASE("create_key refuses an existing database or envelope; open_key needs one") {
+TEST_CASE("create_key refuses an existing database or envelope, open_key needs one") {
   ScratchDir dir;
   std::string db = dir.file("r.db");
   REQUIRE(create_key(db, pass("a")));
@@ -56,7 +56,7 @@ TEST_CASE("every envelope field is authenticated") {
   CHECK(open_key(db, pass("pw")));
 }
 
-TEST_CASE("a key file unlocks a server database; a passphrase does not") {
+TEST_CASE("a key file unlocks a server database, a passphrase does not") {
   ScratchDir dir;
   std::string key_file = dir.file("server.key");
   REQUIRE(write_key_file(key_file));

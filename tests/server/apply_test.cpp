@@ -70,7 +70,7 @@ TEST_CASE("apply_batch applies each op exactly once, also within one batch", "[a
   CHECK_FALSE((*row)->deleted);
 }
 
-TEST_CASE("an edit of an append-only record is rejected; the rest of the batch is accepted",
+TEST_CASE("an edit of an append-only record is rejected, the rest of the batch is accepted",
           "[apply]") {
   Fixture f;
   auto note = note_op(kA, 1, "n1", "c1", "first visit went well");

@@ -118,7 +118,7 @@ TEST_CASE("an oversized frame gets frame_too_large and the session ends", "[serv
   }
 }
 
-TEST_CASE("invalid operations in a push are rejected one by one; valid ones are stored",
+TEST_CASE("invalid operations in a push are rejected one by one and valid ones are stored",
           "[server][bad-input]") {
   RunningServer s;
   WsClient c;

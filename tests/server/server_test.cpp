@@ -56,7 +56,7 @@ std::uint64_t health_head(std::uint16_t port) {
 
 }  // namespace
 
-TEST_CASE("GET /healthz answers 200 with the head; other paths are 404", "[server]") {
+TEST_CASE("GET /healthz answers 200 with the head, other paths are 404", "[server]") {
   RunningServer s;
   CHECK(health_head(s.port()) == 0);
   CHECK(http_get(s.port(), "/nowhere").status == 404);

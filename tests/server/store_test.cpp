@@ -94,7 +94,7 @@ TEST_CASE("read_log pages by cursor and leaves out the reader's own ops", "[stor
   }
 }
 
-TEST_CASE("committed data survives reopening; an uncommitted transaction leaves nothing",
+TEST_CASE("committed data survives reopening, an uncommitted transaction leaves nothing",
           "[store]") {
   TempDir dir;
   const std::string path = dir.file("fieldsync.db");

@@ -104,7 +104,7 @@ server::WriterConfig fixed_clock() {
 
 }  // namespace
 
-TEST_CASE("concurrent submissions share group commits; all acked with contiguous seqs",
+TEST_CASE("concurrent submissions share group commits, all acked with contiguous seqs",
           "[writer]") {
   TempDir dir;
   auto store = server::SqliteStore::open(dir.file("fieldsync.db"));
@@ -177,7 +177,7 @@ TEST_CASE("concurrent submissions share group commits; all acked with contiguous
   for (std::size_t i = 0; i < fanned.size(); ++i) CHECK(fanned[i].seq == i + 1);
 }
 
-TEST_CASE("a storage error fails the whole group; nothing is acked or stored", "[writer]") {
+TEST_CASE("a storage error fails the whole group, nothing is acked or stored", "[writer]") {
   TempDir dir;
   auto sqlite = server::SqliteStore::open(dir.file("fieldsync.db"));
   REQUIRE(sqlite);
@@ -212,7 +212,7 @@ TEST_CASE("a storage error fails the whole group; nothing is acked or stored", "
   }
 }
 
-TEST_CASE("stop() finishes queued work; later submissions are refused", "[writer]") {
+TEST_CASE("stop() finishes queued work, later submissions are refused", "[writer]") {
   TempDir dir;
   auto store = server::SqliteStore::open(dir.file("fieldsync.db"));
   REQUIRE(store);
