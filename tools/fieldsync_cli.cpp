@@ -3,11 +3,13 @@
 // --json shapes, exit codes) is the one in docs and issue 2; main() only wires it together.
 //
 // Exit codes: 0 success; 1 error (message on stderr as "error: ..."); for `sync`: 2 server
-// unreachable in time, 3 refused by the server, 4 some operations rejected.
+// unreachable in time, 3 refused by the server, 4 some operations rejected; for any command
+// that opens the replica: 5 wrong passphrase, 6 the replica failed authentication (tampered).
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -19,6 +21,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "cli/passphrase.hpp"
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/client/sync_client.hpp"
 
@@ -34,28 +37,58 @@ using fieldsync::client::Replica;
 using fieldsync::client::ReplicaOptions;
 using fieldsync::client::SyncClient;
 using fieldsync::client::SyncOutcome;
+using fieldsync::crypto::Credential;
+using fieldsync::crypto::KdfLimits;
 
 constexpr int kExitError = 1;
 constexpr int kExitUnreachable = 2;
 constexpr int kExitRefused = 3;
 constexpr int kExitRejected = 4;
+constexpr int kExitWrongPassphrase = 5;
+constexpr int kExitTampered = 6;
 
 struct Globals {
   std::string replica;
+  std::string passphrase_env;
   bool verbose = false;
 };
 
 int fail(const Status& s) {
-  std::cerr << "error: " << s.message() << "\n";
-  return kExitError;
+  switch (s.code()) {
+    case Code::wrong_passphrase:
+      std::cerr << "error: " << s.message() << "\n";
+      return kExitWrongPassphrase;
+    case Code::tampered:
+      std::cerr << "error: the replica was tampered with or damaged: " << s.message() << "\n";
+      return kExitTampered;
+    default:
+      std::cerr << "error: " << s.message() << "\n";
+      return kExitError;
+  }
+}
+
+Status need_replica(const Globals& g) {
+  if (!g.replica.empty()) return Status::ok();
+  return {Code::invalid_argument,
+          "no replica given: use fieldsync --replica FILE <command> (or set FIELDSYNC_REPLICA)"};
+}
+
+// The passphrase of the replica, as a credential (KDF limits for a rewrap: `limits`).
+Result<Credential> current_credential(const Globals& g,
+                                      KdfLimits limits = KdfLimits::interactive()) {
+  auto p = fieldsync::cli::read_passphrase(g.passphrase_env, "Passphrase for " + g.replica + ": ");
+  if (!p) return p.status();
+  return Credential::passphrase(std::move(*p), limits);
 }
 
 Result<std::unique_ptr<Replica>> open_replica(const Globals& g) {
-  if (g.replica.empty())
-    return Status(Code::invalid_argument,
-                  "no replica given: use fieldsync --replica FILE <command> "
-                  "(or set FIELDSYNC_REPLICA)");
-  return Replica::open(g.replica, ReplicaOptions{});
+  if (Status s = need_replica(g); !s) return s;
+  std::error_code ec;
+  if (!std::filesystem::exists(g.replica, ec))  // before asking for a passphrase
+    return Status(Code::not_found, "no replica at " + g.replica + "; run init first");
+  auto credential = current_credential(g);
+  if (!credential) return credential.status();
+  return Replica::open(g.replica, *credential, ReplicaOptions{});
 }
 
 // "field=value" (set), "field+=value" (add to a set), "field-=value" (remove from a set).
@@ -101,11 +134,16 @@ void print_record(const RecordView& r) {
 
 // --- commands ---
 
-int cmd_init(const Globals& g, const std::string& user) {
+int cmd_init(const Globals& g, const std::string& user, const std::string& kdf) {
   if (g.replica.empty()) return fail({Code::invalid_argument, "use fieldsync --replica FILE init"});
+  auto limits = fieldsync::cli::parse_kdf(kdf);
+  if (!limits) return fail(limits.status());
+  auto p = fieldsync::cli::read_new_passphrase(
+      g.passphrase_env, "New passphrase for " + g.replica + " (it encrypts the replica): ");
+  if (!p) return fail(p.status());
   ReplicaOptions o;
   o.user = user;
-  auto r = Replica::init(g.replica, std::move(o));
+  auto r = Replica::init(g.replica, Credential::passphrase(std::move(*p), *limits), std::move(o));
   if (!r) return fail(r.status());
   std::cout << "created replica " << g.replica << " (device " << (*r)->device() << ", user "
             << (*r)->user() << ")\n";
@@ -307,6 +345,43 @@ int cmd_info(const Globals& g) {
   return 0;
 }
 
+int cmd_passwd(const Globals& g, const std::string& new_env, const std::string& kdf) {
+  if (Status s = need_replica(g); !s) return fail(s);
+  auto limits = fieldsync::cli::parse_kdf(kdf);
+  if (!limits) return fail(limits.status());
+  auto current = current_credential(g);
+  if (!current) return fail(current.status());
+  auto next = fieldsync::cli::read_new_passphrase(new_env, "New passphrase: ");
+  if (!next) return fail(next.status());
+  Status s = Replica::change_passphrase(g.replica, *current,
+                                        Credential::passphrase(std::move(*next), *limits));
+  if (!s) return fail(s);
+  std::cout << "passphrase changed for " << g.replica << "\n";
+  return 0;
+}
+
+int cmd_rekey(const Globals& g, const std::string& kdf) {
+  if (Status s = need_replica(g); !s) return fail(s);
+  auto limits = fieldsync::cli::parse_kdf(kdf);
+  if (!limits) return fail(limits.status());
+  auto credential = current_credential(g, *limits);
+  if (!credential) return fail(credential.status());
+  if (Status s = Replica::rekey(g.replica, *credential); !s) return fail(s);
+  std::cout << "new data key for " << g.replica << "; every page was rewritten under it\n";
+  return 0;
+}
+
+int cmd_check(const Globals& g) {
+  if (Status s = need_replica(g); !s) return fail(s);
+  auto credential = current_credential(g);
+  if (!credential) return fail(credential.status());
+  auto report = Replica::check(g.replica, *credential);
+  if (!report) return fail(report.status());
+  std::cout << g.replica << ": all " << report->db_pages << " pages and " << report->wal_frames
+            << " WAL frames authenticated\n";
+  return 0;
+}
+
 }  // namespace
 
 static int run_main(int argc, char** argv) {
@@ -315,20 +390,30 @@ static int run_main(int argc, char** argv) {
       "file and synced with fieldsync-server."};
   app.footer(
       "Options before the command apply to every command; the command's own come after it.\n"
-      "Exit codes: 0 ok; 1 error; sync: 2 unreachable, 3 refused, 4 operations rejected.");
+      "The passphrase is asked at the terminal (without echo) unless --passphrase-env is given.\n"
+      "Exit codes: 0 ok; 1 error; sync: 2 unreachable, 3 refused, 4 operations rejected;\n"
+      "5 wrong passphrase; 6 the replica was tampered with (or damaged).");
   app.require_subcommand(1);
   Globals g;
   app.add_option("--replica", g.replica, "The replica file of this device")
       ->envname("FIELDSYNC_REPLICA");
+  app.add_option("--passphrase-env", g.passphrase_env,
+                 "Read the replica's passphrase from this environment variable instead of "
+                 "asking at the terminal (for scripts)");
   app.add_flag("-v,--verbose", g.verbose, "Report sync progress on stderr");
 
-  std::string user, collection, id, server;
+  std::string user, collection, id, server, new_env;
+  std::string kdf = "interactive";
   std::vector<std::string> rest;
   bool as_json = false, all = false;
   double timeout_s = 30;
 
   auto* init = app.add_subcommand("init", "Create a new replica (a new device) at --replica");
   init->add_option("--user", user, "Who writes on this device (default: $USER)");
+  const char* kdf_help =
+      "Argon2id cost of the passphrase: interactive (libsodium's interactive level, for "
+      "devices) or minimum (tests and benchmarks only)";
+  init->add_option("--kdf", kdf, kdf_help)->capture_default_str();
 
   auto* put = app.add_subcommand(
       "put",
@@ -376,6 +461,19 @@ static int run_main(int argc, char** argv) {
 
   auto* info = app.add_subcommand("info", "Show this device's id, user, cursor and outbox size");
 
+  auto* passwd = app.add_subcommand(
+      "passwd", "Change the replica's passphrase (the data key is rewrapped; no page changes)");
+  passwd->add_option("--new-passphrase-env", new_env,
+                     "Read the new passphrase from this environment variable");
+  passwd->add_option("--kdf", kdf, kdf_help)->capture_default_str();
+
+  auto* rekey = app.add_subcommand(
+      "rekey", "Rotate the replica's data key: every page is rewritten under a new one");
+  rekey->add_option("--kdf", kdf, kdf_help)->capture_default_str();
+
+  auto* check = app.add_subcommand(
+      "check", "Authenticate every page of the replica and its WAL; name the first that fails");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -391,7 +489,7 @@ static int run_main(int argc, char** argv) {
     return kExitError;
   }
 
-  if (*init) return cmd_init(g, user);
+  if (*init) return cmd_init(g, user, kdf);
   if (*put) return cmd_put(g, collection, id, rest);
   if (*del) return cmd_delete(g, collection, id);
   if (*note) return cmd_note(g, id, rest);
@@ -401,6 +499,9 @@ static int run_main(int argc, char** argv) {
   if (*sync) return cmd_sync(g, server, timeout_s);
   if (*outbox) return cmd_outbox(g, as_json);
   if (*info) return cmd_info(g);
+  if (*passwd) return cmd_passwd(g, new_env, kdf);
+  if (*rekey) return cmd_rekey(g, kdf);
+  if (*check) return cmd_check(g);
   return kExitError;
 }
 

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/server/server.hpp"
 
 namespace {
@@ -44,6 +45,51 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+// True when `file` lies inside `dir`: a copy of the directory would then carry its key along.
+bool is_inside(const std::string& file, const std::string& dir) {
+  std::error_code file_ec;
+  std::error_code dir_ec;
+  const auto f = std::filesystem::weakly_canonical(file, file_ec);
+  const auto d = std::filesystem::weakly_canonical(dir, dir_ec);
+  if (file_ec || dir_ec) return false;
+  const auto rel = f.lexically_relative(d);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+// --new-key-file: a fresh random key, mode 0600, never over an existing file.
+int write_new_key_file(const std::string& path) {
+  if (auto s = fieldsync::crypto::write_key_file(path); !s) {
+    std::cerr << "fieldsync-server: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << "wrote a new key to " << path
+            << " (mode 0600); keep it apart from the data directory and its backups\n";
+  return 0;
+}
+
+bool prepare_data_dir(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec || !std::filesystem::is_directory(data_dir)) {
+    std::cerr << "fieldsync-server: cannot use data directory '" << data_dir
+              << "': " << (ec ? ec.message() : "not a directory") << "\n";
+    return false;
+  }
+  return true;
+}
+
+void warn_about(const ListenAddress& addr, const std::string& listen, const std::string& data_dir,
+                const std::string& key_file) {
+  if (!is_loopback(addr.host))
+    std::cerr << "fieldsync-server: warning: listening on " << listen
+              << " without TLS; devices' data crosses the network unencrypted. Use a loopback "
+                 "address or a TLS-terminating proxy.\n";
+  if (!key_file.empty() && is_inside(key_file, data_dir))
+    std::cerr << "fieldsync-server: warning: the key file " << key_file
+              << " is inside the data directory; a copy of the directory then unlocks the "
+                 "store. Keep it on another mount or in a secret store.\n";
+}
+
 }  // namespace
 
 static int run_main(int argc, char** argv) {
@@ -53,12 +99,31 @@ static int run_main(int argc, char** argv) {
       "or SIGTERM."};
   std::string data_dir;
   std::string listen = "127.0.0.1:8700";
-  app.add_option("--data", data_dir,
-                 "data directory, created if missing; the store is DIR/fieldsync.db")
-      ->required();
-  app.add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")
-      ->capture_default_str();
+  std::string key_file;
+  std::string new_key_file;
+  auto* data_opt = app.add_option("--data", data_dir,
+                                  "data directory, created if missing; the store is "
+                                  "DIR/fieldsync.db (required to serve)")
+                       ->type_name("DIR");
+  auto* listen_opt =
+      app.add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")
+          ->type_name("HOST:PORT")
+          ->capture_default_str();
+  auto* key_opt = app.add_option("--key-file", key_file,
+                                 "encrypt the store under the key in FILE (32 raw bytes or 64 hex "
+                                 "digits, mode 0600): a new store is created encrypted, an "
+                                 "existing one must be encrypted under FILE. Keep FILE off the "
+                                 "data directory's disk")
+                      ->type_name("FILE");
+  app.add_option("--new-key-file", new_key_file,
+                 "write a new random key to FILE (mode 0600, never overwrites one) and exit")
+      ->type_name("FILE")
+      ->excludes(data_opt)
+      ->excludes(listen_opt)
+      ->excludes(key_opt);
   CLI11_PARSE(app, argc, argv);
+  if (app.count("--new-key-file") > 0) return write_new_key_file(new_key_file);
+  if (data_dir.empty()) return app.exit(CLI::RequiredError("--data"));
 
   auto addr = parse_listen(listen);
   if (!addr) {
@@ -66,20 +131,12 @@ static int run_main(int argc, char** argv) {
               << "': expected HOST:PORT (an IPv6 host in brackets), port 0-65535\n";
     return 1;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec || !std::filesystem::is_directory(data_dir)) {
-    std::cerr << "fieldsync-server: cannot use data directory '" << data_dir
-              << "': " << (ec ? ec.message() : "not a directory") << "\n";
-    return 1;
-  }
-  if (!is_loopback(addr->host))
-    std::cerr << "fieldsync-server: warning: listening on " << listen
-              << " without TLS; devices' data crosses the network unencrypted. Use a loopback "
-                 "address or a TLS-terminating proxy.\n";
+  if (!prepare_data_dir(data_dir)) return 1;
+  warn_about(*addr, listen, data_dir, key_file);
 
   fieldsync::server::ServerConfig config;
   config.data_dir = data_dir;
+  config.key_file = key_file;
   config.host = addr->host;
   config.port = addr->port;
   config.handle_signals = true;

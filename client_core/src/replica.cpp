@@ -24,6 +24,7 @@
 #include "fieldsync/sync/hlc.hpp"
 #include "fieldsync/sync/ids.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "file_lock.hpp"
 
 namespace fieldsync::client {
 namespace json = boost::json;
@@ -170,22 +171,6 @@ std::string default_user() {
   return "worker";
 }
 
-crypto::OpenOptions open_options(const ReplicaOptions& o, bool create) {
-  crypto::OpenOptions oo;
-  oo.create = create;
-  oo.vfs = o.vfs;
-  oo.busy_timeout_ms = o.busy_timeout_ms;
-  oo.wal = true;
-  oo.synchronous = "FULL";
-  return oo;
-}
-
-void remove_files(const std::string& path) {
-  std::error_code ec;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-    std::filesystem::remove(path + suffix, ec);
-}
-
 }  // namespace
 
 json::object to_json(const RecordView& record) {
@@ -196,19 +181,16 @@ json::object to_json(const RecordView& record) {
   return o;
 }
 
-Replica::Replica(std::string path, std::unique_ptr<Database> db, ReplicaOptions options)
+Replica::Replica(std::string path, ReplicaOptions options)
     : path_(std::move(path)),
-      db_(std::move(db)),
       options_(std::move(options)),
       schema_(options_.schema ? options_.schema : &sync::default_schema()) {}
 
 Replica::~Replica() = default;
 
-Result<std::unique_ptr<Replica>> Replica::init(const std::string& path, ReplicaOptions options) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec))
-    return Status(Code::invalid_argument, "a file already exists at " + path +
-                                              "; open it, or remove it to start a new replica");
+Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
+                                               const crypto::Credential& credential,
+                                               ReplicaOptions options) {
   std::string user = options.user.empty() ? default_user() : options.user;
   if (user.size() > 64)
     return Status(Code::invalid_argument, "user name longer than 64 characters");
@@ -216,10 +198,11 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path, ReplicaO
   crypto::Random& random = options.random ? *options.random : sodium;
   const sync::Schema& schema = options.schema ? *options.schema : sync::default_schema();
 
-  auto db = Database::open(path, open_options(options, /*create=*/true));
-  if (!db) return db.status();
-  Status created = crypto::in_transaction(**db, [&]() -> Status {
-    if (Status t = (*db)->exec(kCreateTables); !t) return t;
+  std::unique_ptr<Replica> r(new Replica(path, std::move(options)));
+  if (Status s = r->create(credential); !s) return s;
+  Status created = crypto::in_transaction(*r->db_, [&]() -> Status {
+    Database& db = *r->db_;
+    if (Status t = db.exec(kCreateTables); !t) return t;
     const std::pair<std::string_view, std::string> rows[] = {
         {"format", std::to_string(kReplicaFormat)},
         {"device", sync::new_device_id(random)},
@@ -230,33 +213,31 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path, ReplicaO
         {"schema", std::to_string(schema.version())},
     };
     for (const auto& [key, value] : rows)
-      if (Status t = set_meta(**db, key, value); !t) return t;
+      if (Status t = set_meta(db, key, value); !t) return t;
     return Status::ok();
   });
+  if (created) created = r->load_meta();
   if (!created) {
-    db->reset();
-    remove_files(path);
+    r->discard_files();
     return created;
   }
-  std::unique_ptr<Replica> r(new Replica(path, std::move(*db), std::move(options)));
-  if (Status m = r->load_meta(); !m) return m;
   return r;
 }
 
-Result<std::unique_ptr<Replica>> Replica::open(const std::string& path, ReplicaOptions options) {
+Result<std::unique_ptr<Replica>> Replica::open(const std::string& path,
+                                               const crypto::Credential& credential,
+                                               ReplicaOptions options) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     return Status(Code::not_found, "no replica at " + path + "; run init first");
-  auto db = Database::open(path, open_options(options, /*create=*/false));
-  if (!db) {
-    Status error = db.status();
-    if (error.message().find("not a database") != std::string::npos)
-      return Status(Code::invalid_argument, path + " is not a fieldsync replica");
-    return error;
-  }
-  std::unique_ptr<Replica> r(new Replica(path, std::move(*db), std::move(options)));
-  if (Status m = r->load_meta(); !m) return m;
+  std::unique_ptr<Replica> r(new Replica(path, std::move(options)));
+  if (Status s = r->attach(credential); !s) return s;
   return r;
+}
+
+Status Replica::require_unlocked() const {
+  if (db_) return Status::ok();
+  return {Code::locked, "the replica " + path_ + " is locked; unlock it with its passphrase"};
 }
 
 Status Replica::load_meta() {
@@ -293,6 +274,7 @@ Result<std::string> Replica::write_op(
     const std::string& collection, const std::string& id,
     const std::function<Status(const sync::CollectionSpec&, const sync::RecordState&, sync::Op&)>&
         build) {
+  if (Status u = require_unlocked(); !u) return u;
   const sync::CollectionSpec* spec = schema_->collection(collection);
   if (!spec) return unknown_collection(*schema_, collection);
   if (!sync::is_valid_record_id(id))
@@ -426,6 +408,7 @@ Result<std::string> Replica::add_note(const std::string& case_id, const std::str
 
 Result<std::optional<RecordView>> Replica::get(const std::string& collection,
                                                const std::string& id) {
+  if (Status u = require_unlocked(); !u) return u;
   if (!schema_->collection(collection)) return unknown_collection(*schema_, collection);
   auto st =
       db_->prepare("SELECT fields_json, deleted FROM records WHERE collection = ?1 AND id = ?2");
@@ -440,6 +423,7 @@ Result<std::optional<RecordView>> Replica::get(const std::string& collection,
 }
 
 Result<std::vector<RecordView>> Replica::list(const std::string& collection) {
+  if (Status u = require_unlocked(); !u) return u;
   if (!schema_->collection(collection)) return unknown_collection(*schema_, collection);
   auto st = db_->prepare(
       "SELECT id, fields_json FROM records WHERE collection = ?1 AND deleted = 0 ORDER BY id");
@@ -458,6 +442,7 @@ Result<std::vector<RecordView>> Replica::list(const std::string& collection) {
 }
 
 Result<std::vector<sync::Conflict>> Replica::conflicts(bool include_resolved) {
+  if (Status u = require_unlocked(); !u) return u;
   auto st = db_->prepare(include_resolved ? "SELECT collection, id, state_json FROM records "
                                             "WHERE conflicts > 0 ORDER BY collection, id"
                                           : "SELECT collection, id, state_json FROM records "
@@ -483,6 +468,7 @@ Result<std::vector<sync::Conflict>> Replica::conflicts(bool include_resolved) {
 }
 
 Result<std::vector<OutboxEntry>> Replica::outbox() {
+  if (Status u = require_unlocked(); !u) return u;
   auto st = db_->prepare("SELECT seq, op_json, status, code, reason FROM outbox ORDER BY seq");
   if (!st) return st.status();
   std::vector<OutboxEntry> out;
@@ -508,12 +494,14 @@ Result<std::vector<OutboxEntry>> Replica::outbox() {
 std::uint64_t Replica::cursor() {
   // The interface has no error channel here: on a read error the last value read stands, and
   // the pull simply starts earlier (applying is idempotent).
+  if (!db_) return cursor_cache_;
   if (auto c = get_meta_uint(*db_, "cursor")) cursor_cache_ = *c;
   return cursor_cache_;
 }
 
 Result<std::vector<sync::Op>> Replica::pending_ops(std::size_t limit,
                                                    const std::set<std::string>& exclude) {
+  if (Status u = require_unlocked(); !u) return u;
   auto st = db_->prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending' ORDER BY seq");
   if (!st) return st.status();
   std::vector<sync::Op> out;
@@ -530,6 +518,7 @@ Result<std::vector<sync::Op>> Replica::pending_ops(std::size_t limit,
 }
 
 Status Replica::on_ack(const std::vector<sync::OpResult>& results) {
+  if (Status u = require_unlocked(); !u) return u;
   return crypto::in_transaction(*db_, [&]() -> Status {
     auto del = db_->prepare("DELETE FROM outbox WHERE op_id = ?1");
     if (!del) return del.status();
@@ -548,6 +537,7 @@ Status Replica::on_ack(const std::vector<sync::OpResult>& results) {
 }
 
 Status Replica::apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) {
+  if (Status u = require_unlocked(); !u) return u;
   Status done = crypto::in_transaction(*db_, [&]() -> Status {
     auto last = get_meta_hlc(*db_);
     if (!last) return last.status();

@@ -53,7 +53,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
     std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
     if (auto t = binding ? binding->tamper_report() : std::nullopt)
-      return Status(Code::tampered, "cannot open database '" + path + "': " + t->message());
+      return Status(Code::tampered, t->message());
     return Status(Code::storage, "cannot open database '" + path + "': " + msg);
   }
   std::unique_ptr<Database> db(new Database(raw, std::move(binding)));
@@ -64,6 +64,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
   // Memory-mapped I/O would bypass any VFS-level page transformation: keep it off.
   std::string pragmas =
       "PRAGMA mmap_size=0; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opts.synchronous + ";";
+  if (opts.cache_kib > 0) pragmas += "PRAGMA cache_size=-" + std::to_string(opts.cache_kib) + ";";
   if (opts.wal && !opts.read_only) pragmas += "PRAGMA journal_mode=WAL;";
   if (Status s = db->exec(pragmas); !s) return s;
   return db;
@@ -102,7 +103,8 @@ std::optional<TamperReport> Database::tamper_report() const {
 }
 
 Status Database::failure(std::string message) const {
-  if (auto t = tamper_report()) return Status(Code::tampered, t->message() + " (" + message + ")");
+  // SQLite reports a failed page as a plain I/O error: the report says what happened instead.
+  if (auto t = tamper_report()) return Status(Code::tampered, t->message());
   return Status(Code::storage, std::move(message));
 }
 

@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 19> kNames = {"ok",
+constexpr std::array<std::string_view, 21> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -23,7 +23,9 @@ constexpr std::array<std::string_view, 19> kNames = {"ok",
                                                      "invalid_argument",
                                                      "internal",
                                                      "wrong_passphrase",
-                                                     "tampered"};
+                                                     "tampered",
+                                                     "locked",
+                                                     "busy"};
 }  // namespace
 
 std::string_view code_name(Code c) {

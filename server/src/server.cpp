@@ -160,7 +160,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   if (c.data_dir.empty() || !std::filesystem::is_directory(c.data_dir, fec))
     return Status(Code::invalid_argument, "data directory '" + c.data_dir + "' does not exist");
   const std::string path = (std::filesystem::path(c.data_dir) / kStoreFileName).string();
-  auto store = SqliteStore::open(path);
+  SqliteStoreOptions store_options;
+  store_options.key_file = c.key_file;
+  auto store = SqliteStore::open(path, std::move(store_options));
   if (!store) return store.status();
   impl->store = std::move(*store);
   auto head = impl->store->head();
@@ -192,8 +194,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     });
   }
   net::post(impl->ctl, [raw = impl.get()] { raw->do_accept(); });
-  impl->log->info("store {} opened at head {}; listening on {}:{}", path, *head, c.host,
-                  impl->port);
+  impl->log->info("store {} ({}) opened at head {}; listening on {}:{}", path,
+                  c.key_file.empty() ? "plain" : "encrypted", *head, c.host, impl->port);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

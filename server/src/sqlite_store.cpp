@@ -3,14 +3,18 @@
 
 #include <algorithm>
 #include <cassert>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
 
 #include "fieldsync/crypto/database.hpp"
+#include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::server {
@@ -64,8 +68,70 @@ Result<json::value> parse_json(const std::string& text, const char* what) {
   return v;
 }
 
+// An error from opening the store at `path`, keeping its code and naming the store once.
 Status with_path(const Status& s, const std::string& path) {
-  return Status(Code::storage, "store '" + path + "': " + s.message());
+  if (s.code() == Code::tampered)  // the message names the file and page
+    return Status(Code::tampered,
+                  "store '" + path + "' was tampered with or damaged: " + s.message());
+  if (s.message().find(path) != std::string::npos) return s;
+  return Status(s.code(), "store '" + path + "': " + s.message());
+}
+
+// True when `path` begins with the header of a plain (unencrypted) SQLite database.
+bool is_plain_sqlite(const std::string& path) {
+  constexpr std::string_view kHeader{"SQLite format 3\0", 16};
+  std::string head(kHeader.size(), '\0');
+  std::ifstream in(path, std::ios::binary);
+  return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == kHeader;
+}
+
+Result<crypto::Credential> read_key_file(const std::string& key_file) {
+  auto credential = crypto::Credential::from_key_file(key_file);
+  if (credential || credential.status().code() != Code::not_found) return credential;
+  return Status(Code::not_found, "key file '" + key_file + "' does not exist");
+}
+
+// Why an existing store without a key envelope cannot be opened with a key.
+Status no_envelope(const std::string& path) {
+  if (is_plain_sqlite(path))
+    return Status(Code::invalid_argument,
+                  "'" + path +
+                      "' is not encrypted; start without a key file (a plain store is not "
+                      "encrypted in place)");
+  return Status(Code::invalid_argument, "'" + path + "' is not a plain store and has no key " +
+                                            "envelope '" + crypto::envelope_path(path) +
+                                            "' (restore it from the store's backup)");
+}
+
+using StoreKey = std::optional<crypto::DatabaseKey>;
+
+// The result of create_key/open_key on the store at `path`, unlocked with `key_file`.
+Result<StoreKey> as_store_key(Result<crypto::DatabaseKey> key, const std::string& path,
+                              const std::string& key_file) {
+  if (key) return StoreKey(std::move(*key));
+  if (key.status().code() == Code::wrong_passphrase)
+    return Status(Code::wrong_passphrase,
+                  with_path(key.status(), path).message() + " (tried '" + key_file + "')");
+  return with_path(key.status(), path);
+}
+
+// The key of the store at `path`: none for a plain store; unwrapped from the envelope of an
+// encrypted one; made (with its envelope) for a new store when a key file is given. Errors
+// name the store or the key file.
+Result<StoreKey> store_key(const std::string& path, const std::string& key_file) {
+  const std::string envelope = crypto::envelope_path(path);
+  std::error_code ec;
+  const bool encrypted = std::filesystem::exists(envelope, ec);
+  if (key_file.empty()) {
+    if (!encrypted) return StoreKey();
+    return Status(Code::invalid_argument, "'" + path + "' is encrypted (its key envelope '" +
+                                              envelope + "' exists) but no key file was given");
+  }
+  auto credential = read_key_file(key_file);
+  if (!credential) return credential.status();
+  if (encrypted) return as_store_key(crypto::open_key(path, *credential), path, key_file);
+  if (std::filesystem::exists(path, ec)) return no_envelope(path);
+  return as_store_key(crypto::create_key(path, *credential), path, key_file);
 }
 
 struct WriteStatements {
@@ -84,10 +150,13 @@ struct Reader {
 
 Result<Statement> prep(Database& db, std::string_view sql) { return db.prepare(sql); }
 
-Result<std::unique_ptr<Reader>> open_reader(const std::string& path) {
+// `key`: the store's key, or null for a plain store.
+Result<std::unique_ptr<Reader>> open_reader(const std::string& path,
+                                            const crypto::DatabaseKey* key) {
   crypto::OpenOptions o;
   o.create = false;
   o.read_only = true;
+  o.key = key;
   auto db = Database::open(path, o);
   if (!db) return db.status();
   auto entries = prep(**db,
@@ -157,6 +226,7 @@ Status init_schema(Database& db) {
 struct SqliteStore::Impl {
   std::string path;
   SqliteStoreOptions options;
+  StoreKey key;  // encrypted stores: every connection opens under it; set once in open()
   std::unique_ptr<Database> wdb;  // the writer thread's connection
   std::optional<WriteStatements> w;
   bool tx_open = false;  // used by the writer thread only
@@ -190,8 +260,10 @@ struct SqliteStore::Impl {
         return r;
       }
     }
-    return open_reader(path);
+    return open_reader(path, key_ptr());
   }
+
+  const crypto::DatabaseKey* key_ptr() const { return key ? &*key : nullptr; }
 };
 
 namespace {
@@ -271,37 +343,51 @@ class SqliteTx final : public StoreTx {
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteStore::~SqliteStore() = default;
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
-                                                       SqliteStoreOptions options) {
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
-  impl->options = options;
+namespace {
+
+// The writer connection (creating the file and its tables when new) and its statements.
+Status open_writer(SqliteStore::Impl& impl) {
   crypto::OpenOptions o;
   o.create = true;
   o.wal = true;
   o.synchronous = "FULL";  // a commit is on disk before its ops are acknowledged
-  auto db = Database::open(path, o);
-  if (!db) return with_path(db.status(), path);
-  impl->wdb = std::move(*db);
-  if (Status s = init_schema(*impl->wdb); !s) return with_path(s, path);
+  o.key = impl.key_ptr();
+  auto db = Database::open(impl.path, o);
+  if (!db) return db.status();
+  impl.wdb = std::move(*db);
+  if (Status s = init_schema(*impl.wdb); !s) return s;
 
-  auto find_op = impl->wdb->prepare("SELECT seq FROM log WHERE op_id = ?1");
-  auto load = impl->wdb->prepare("SELECT state_json FROM records WHERE collection=?1 AND id=?2");
-  auto save = impl->wdb->prepare(
+  auto find_op = impl.wdb->prepare("SELECT seq FROM log WHERE op_id = ?1");
+  auto load = impl.wdb->prepare("SELECT state_json FROM records WHERE collection=?1 AND id=?2");
+  auto save = impl.wdb->prepare(
       "INSERT INTO records(collection, id, state_json, fields_json, deleted) "
       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(collection, id) DO UPDATE SET "
       "state_json=excluded.state_json, fields_json=excluded.fields_json, "
       "deleted=excluded.deleted");
-  auto append = impl->wdb->prepare(
+  auto append = impl.wdb->prepare(
       "INSERT INTO log(op_id, device, collection, record, op_json, skewed, received_ms) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   for (const Status& s : {find_op.status(), load.status(), save.status(), append.status()})
-    if (!s) return with_path(s, path);
-  impl->w.emplace(
+    if (!s) return s;
+  impl.w.emplace(
       WriteStatements{std::move(*find_op), std::move(*load), std::move(*save), std::move(*append)});
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       SqliteStoreOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->options = std::move(options);
+  auto key = store_key(path, impl->options.key_file);
+  if (!key) return key.status();
+  impl->key = std::move(*key);
+  if (Status s = open_writer(*impl); !s) return with_path(s, path);
 
   // Open one reader now so that a store we cannot read fails at start-up, not later.
-  auto reader = open_reader(path);
+  auto reader = open_reader(path, impl->key_ptr());
   if (!reader) return with_path(reader.status(), path);
   if (auto h = query_head(**reader); !h) return with_path(h.status(), path);
   impl->idle.push_back(std::move(*reader));

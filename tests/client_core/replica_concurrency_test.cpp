@@ -17,7 +17,7 @@ TEST_CASE("two Replica objects on one file write concurrently from two threads",
 
   constexpr int kWrites = 40;
   auto writer = [&](const std::string& prefix, int* failures) {
-    auto r = Replica::open(path, options(clock));
+    auto r = Replica::open(path, credential(), options(clock));
     if (!r) {
       ++*failures;
       return;
@@ -39,7 +39,7 @@ TEST_CASE("two Replica objects on one file write concurrently from two threads",
   CHECK(failures_a == 0);
   CHECK(failures_b == 0);
 
-  auto r = Replica::open(path, options(clock));
+  auto r = Replica::open(path, credential(), options(clock));
   REQUIRE(r.is_ok());
   auto box = (*r)->outbox();
   REQUIRE(box.is_ok());

@@ -1,5 +1,5 @@
 // Creating and opening replicas: identity kept, clear errors for missing or foreign files,
-// the VFS name passed through to SQLite.
+// encryption always on.
 #include <cstdlib>
 #include <fstream>
 
@@ -22,12 +22,12 @@ TEST_CASE("init creates a device, open finds the same identity", "[replica]") {
     CHECK(r->user() == "carol");
     device = r->device();
   }
-  auto again = Replica::open(path, ReplicaOptions{});
+  auto again = Replica::open(path, credential(), ReplicaOptions{});
   REQUIRE(again.is_ok());
   CHECK((*again)->device() == device);
   CHECK((*again)->user() == "carol");
 
-  auto twice = Replica::init(path, ReplicaOptions{});
+  auto twice = Replica::init(path, credential(), ReplicaOptions{});
   CHECK(twice.status().code() == Code::invalid_argument);
 }
 
@@ -36,9 +36,9 @@ TEST_CASE("two replicas get different device ids, the user defaults to $USER", "
   const char* old = std::getenv("USER");
   std::string saved = old ? old : "";
   ::setenv("USER", "dana", 1);
-  auto a = Replica::init(dir.file("a.db"), ReplicaOptions{});
+  auto a = Replica::init(dir.file("a.db"), credential(), ReplicaOptions{});
   ::unsetenv("USER");
-  auto b = Replica::init(dir.file("b.db"), ReplicaOptions{});
+  auto b = Replica::init(dir.file("b.db"), credential(), ReplicaOptions{});
   if (old) ::setenv("USER", saved.c_str(), 1);
   REQUIRE(a.is_ok());
   REQUIRE(b.is_ok());
@@ -53,8 +53,8 @@ TEST_CASE("an injected Random makes the device id deterministic", "[replica]") {
   ReplicaOptions o1, o2;
   o1.random = &r1;
   o2.random = &r2;
-  auto a = Replica::init(dir.file("a.db"), o1);
-  auto b = Replica::init(dir.file("b.db"), o2);
+  auto a = Replica::init(dir.file("a.db"), credential(), o1);
+  auto b = Replica::init(dir.file("b.db"), credential(), o2);
   REQUIRE(a.is_ok());
   REQUIRE(b.is_ok());
   CHECK((*a)->device() == (*b)->device());
@@ -62,15 +62,15 @@ TEST_CASE("an injected Random makes the device id deterministic", "[replica]") {
 
 TEST_CASE("opening a missing or foreign file is a clear error", "[replica]") {
   TempDir dir;
-  auto missing = Replica::open(dir.file("none.db"), ReplicaOptions{});
+  auto missing = Replica::open(dir.file("none.db"), credential(), ReplicaOptions{});
   CHECK(missing.status().code() == Code::not_found);
   CHECK(missing.status().message().find("run init first") != std::string::npos);
 
   auto text = dir.file("notes.txt");
   std::ofstream(text) << "not a database, just some text that is long enough to be a header\n";
-  auto foreign = Replica::open(text, ReplicaOptions{});
+  auto foreign = Replica::open(text, credential(), ReplicaOptions{});
   CHECK(foreign.status().code() == Code::invalid_argument);
-  CHECK(foreign.status().message().find("not a fieldsync replica") != std::string::npos);
+  CHECK(foreign.status().message().find("not an encrypted fieldsync replica") != std::string::npos);
 
   auto other_db = dir.file("other.db");
   {
@@ -78,23 +78,8 @@ TEST_CASE("opening a missing or foreign file is a clear error", "[replica]") {
     REQUIRE(db.is_ok());
     REQUIRE((*db)->exec("CREATE TABLE t(x)").is_ok());
   }
-  auto sqlite_file = Replica::open(other_db, ReplicaOptions{});
+  auto sqlite_file = Replica::open(other_db, credential(), ReplicaOptions{});
   CHECK(sqlite_file.status().code() == Code::invalid_argument);
-  CHECK(sqlite_file.status().message().find("not a fieldsync replica") != std::string::npos);
-}
-
-TEST_CASE("the VFS name is passed through to SQLite", "[replica]") {
-  TempDir dir;
-  ReplicaOptions named;
-  named.vfs = "unix";  // SQLite's default VFS on Unix, named explicitly
-  auto ok = Replica::init(dir.file("a.db"), named);
-  REQUIRE(ok.is_ok());
-  ok->reset();
-  CHECK(Replica::open(dir.file("a.db"), named).is_ok());
-
-  ReplicaOptions unknown;
-  unknown.vfs = "no-such-vfs";
-  auto bad = Replica::init(dir.file("b.db"), unknown);
-  CHECK(bad.status().code() == Code::storage);
-  CHECK(bad.status().message().find("no such vfs") != std::string::npos);
+  CHECK(sqlite_file.status().message().find("not an encrypted fieldsync replica") !=
+        std::string::npos);
 }

@@ -121,7 +121,7 @@ TEST_CASE("apply_remote is idempotent and the cursor survives a reopen", "[repli
   CHECK(r->conflicts(false)->size() == 1);
 
   r.reset();
-  auto again = Replica::open(path, options(clock));
+  auto again = Replica::open(path, credential(), options(clock));
   REQUIRE(again.is_ok());
   CHECK((*again)->cursor() == 10);
   CHECK(field(**(*again)->get("clients", "p1"), "name") == "Sam");

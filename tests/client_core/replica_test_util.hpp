@@ -12,6 +12,7 @@
 
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/crypto/database.hpp"
+#include "fieldsync/crypto/keys.hpp"
 #include "temp_dir.hpp"
 
 namespace fieldsync::test {
@@ -28,6 +29,14 @@ struct FakeClock {
   void advance(std::int64_t d) { *ms += d; }
 };
 
+inline constexpr const char* kPassphrase = "test passphrase";
+
+// A passphrase credential with the minimum Argon2id cost (tests only).
+inline crypto::Credential credential(std::string passphrase = kPassphrase) {
+  return crypto::Credential::passphrase(crypto::SecureBuffer::take(passphrase),
+                                        crypto::KdfLimits::minimum());
+}
+
 inline client::ReplicaOptions options(const FakeClock& clock, std::string user = "alice") {
   client::ReplicaOptions o;
   o.user = std::move(user);
@@ -38,14 +47,19 @@ inline client::ReplicaOptions options(const FakeClock& clock, std::string user =
 inline std::unique_ptr<client::Replica> make_replica(const std::string& path,
                                                      const FakeClock& clock,
                                                      std::string user = "alice") {
-  auto r = client::Replica::init(path, options(clock, std::move(user)));
+  auto r = client::Replica::init(path, credential(), options(clock, std::move(user)));
   REQUIRE(r.is_ok());
   return std::move(r).value();
 }
 
-// One integer from the replica's file, read through a separate connection.
+// One integer from the replica's file, read through a separate connection under its key.
 inline std::int64_t query_int(const std::string& path, const std::string& sql) {
-  auto db = crypto::Database::open(path, crypto::OpenOptions{});
+  auto key = crypto::open_key(path, credential());
+  REQUIRE(key.is_ok());
+  crypto::OpenOptions o;
+  o.create = false;
+  o.key = &*key;
+  auto db = crypto::Database::open(path, o);
   REQUIRE(db.is_ok());
   auto st = (*db)->prepare(sql);
   REQUIRE(st.is_ok());

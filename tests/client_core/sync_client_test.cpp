@@ -249,7 +249,7 @@ TEST_CASE("run_live applies live changes and pushes local writes until stopped",
   auto a = make_replica(dir.file("a.db"), clock, "alice");
   make_replica(dir.file("b.db"), clock, "bob").reset();
 
-  auto b_sync = Replica::open(dir.file("b.db"), options(clock));
+  auto b_sync = Replica::open(dir.file("b.db"), credential(), options(clock));
   REQUIRE(b_sync.is_ok());
   auto opts = memory_options(server, random_b);
   opts.live_poll = 50ms;
@@ -274,7 +274,7 @@ TEST_CASE("run_live applies live changes and pushes local writes until stopped",
   REQUIRE(a->put("cases", "c1", {{"status", Kind::set, "planning"}}).is_ok());
   SyncClient ca(*a, memory_options(server, random_a));
   REQUIRE(ca.sync_once(kUrl, 5s).kind == SyncOutcome::Kind::up_to_date);
-  auto b_view = Replica::open(dir.file("b.db"), options(clock));
+  auto b_view = Replica::open(dir.file("b.db"), credential(), options(clock));
   REQUIRE(b_view.is_ok());
   CHECK(wait_for([&] { return (*b_view)->get("cases", "c1")->has_value(); }));
   CHECK(remote_changes.load() >= 1);

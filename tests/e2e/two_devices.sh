@@ -25,11 +25,12 @@ addr=$(sed -n 's/^listening on //p' "$work/server.out")
 [ -n "$addr" ] || fail "server did not start: $(cat "$work/server.err")"
 url="ws://$addr"
 
-A() { "$bin/fieldsync" --replica "$work/a.db" "$@"; }
-B() { "$bin/fieldsync" --replica "$work/b.db" "$@"; }
+export PASS_A="ana's passphrase" PASS_B="ben's passphrase"
+A() { "$bin/fieldsync" --replica "$work/a.db" --passphrase-env PASS_A "$@"; }
+B() { "$bin/fieldsync" --replica "$work/b.db" --passphrase-env PASS_B "$@"; }
 
-A init >/dev/null
-B init >/dev/null
+A init --kdf minimum >/dev/null
+B init --kdf minimum >/dev/null
 
 # Device A creates the case and syncs; B gets it.
 A put clients cl-1 name="Amina Y" preferred_language=so >/dev/null

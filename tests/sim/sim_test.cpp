@@ -67,7 +67,12 @@ class Simulation {
       // Device clocks disagree; one of them runs a day ahead.
       std::int64_t skew = i == 0 ? 86'400'000 : static_cast<std::int64_t>(rng_.below(20'000));
       o.now_ms = [this, skew] { return clock_ + skew; };
-      auto r = client::Replica::init((dir_ / ("d" + std::to_string(i) + ".db")).string(), o);
+      std::string passphrase = "simulated device " + std::to_string(i);
+      auto r = client::Replica::init(
+          (dir_ / ("d" + std::to_string(i) + ".db")).string(),
+          crypto::Credential::passphrase(crypto::SecureBuffer::take(passphrase),
+                                         crypto::KdfLimits::minimum()),
+          o);
       REQUIRE(r);
       devices_.push_back({std::move(*r), nullptr, {}});
     }

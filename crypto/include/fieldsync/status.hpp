@@ -33,6 +33,8 @@ enum class Code : int {
   internal = 16,
   wrong_passphrase = 17,  // the passphrase or key file does not unlock the database's key
   tampered = 18,          // an encrypted database or its key envelope failed authentication
+  locked = 19,            // the replica is locked (idle): unlock it with the passphrase
+  busy = 20,              // another process holds what this operation needs exclusively
 };
 
 // The wire and CLI name of a code ("unknown_field", ...).

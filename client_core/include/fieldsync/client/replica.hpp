@@ -24,6 +24,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/crypto/maintenance.hpp"
 #include "fieldsync/crypto/random.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/client_session.hpp"
@@ -36,12 +38,15 @@ class Database;
 
 namespace fieldsync::client {
 
+class FileLock;
+
 // The on-disk layout version of a replica (meta key "format").
 inline constexpr int kReplicaFormat = 1;
+// The page cache of a replica's connection. A worker's caseload (a few MiB) then stays
+// decrypted in memory after its first read; see docs/PERFORMANCE.md.
+inline constexpr int kReplicaPageCacheKib = 8192;
 
 struct ReplicaOptions {
-  // The SQLite VFS to open the file with; empty means SQLite's default.
-  std::string vfs;
   // init only: the user recorded in every operation; empty means $USER, else "worker".
   std::string user;
   // Milliseconds since the epoch; empty means the system clock. Tests skew it.
@@ -53,8 +58,10 @@ struct ReplicaOptions {
   const sync::Schema* schema = nullptr;
   // How far ahead of the local clock a remote clock may pull this replica's clock.
   std::int64_t max_clock_ahead_ms = sync::kDefaultMaxAheadMs;
-  // How long to wait for another process's write lock before failing with Code::storage.
+  // How long to wait for another process's write lock before failing with Code::storage, and
+  // for the replica's file lock before failing with Code::busy.
   int busy_timeout_ms = 60'000;
+  int page_cache_kib = kReplicaPageCacheKib;
 };
 
 // One change to one field in a local write. Values are given as text and converted by the
@@ -88,10 +95,33 @@ struct OutboxEntry {
 
 class Replica final : public sync::ClientStore {
  public:
-  // Creates a new replica at `path` (an error when a file is already there).
-  static Result<std::unique_ptr<Replica>> init(const std::string& path, ReplicaOptions options);
-  // Opens an existing replica: Code::not_found when there is none at `path`.
-  static Result<std::unique_ptr<Replica>> open(const std::string& path, ReplicaOptions options);
+  // Creates a new replica at `path`, encrypted under a new data key wrapped for `credential`
+  // (with its KDF limits). An error when the replica or its key file is already there; on
+  // failure nothing is left behind.
+  static Result<std::unique_ptr<Replica>> init(const std::string& path,
+                                               const crypto::Credential& credential,
+                                               ReplicaOptions options);
+  // Opens an existing replica: Code::not_found when there is none at `path`,
+  // Code::wrong_passphrase, Code::tampered, Code::busy (a maintenance step holds it).
+  static Result<std::unique_ptr<Replica>> open(const std::string& path,
+                                               const crypto::Credential& credential,
+                                               ReplicaOptions options);
+
+  // --- Whole-file maintenance: each waits (up to busy_timeout_ms) for every open Replica on
+  // the file, in any process, to close. ---
+
+  // Rewraps the data key for `next`; no page is rewritten.
+  static Status change_passphrase(const std::string& path, const crypto::Credential& current,
+                                  const crypto::Credential& next,
+                                  const ReplicaOptions& options = {});
+  // Rotates the data key: every page is rewritten under a new one, wrapped for `credential`.
+  static Status rekey(const std::string& path, const crypto::Credential& credential,
+                      const ReplicaOptions& options = {});
+  // Authenticates every page of the replica and its WAL; Code::tampered names the first
+  // page that fails.
+  static Result<crypto::CheckReport> check(const std::string& path,
+                                           const crypto::Credential& credential,
+                                           const ReplicaOptions& options = {});
 
   ~Replica() override;
   Replica(const Replica&) = delete;
@@ -101,6 +131,14 @@ class Replica final : public sync::ClientStore {
   const std::string& device() const { return device_; }
   const std::string& user() const { return user_; }
   const sync::Schema& schema() const { return *schema_; }
+
+  // --- Locking: while locked, every call below fails with Code::locked. ---
+
+  // Closes the database: the page key is wiped from memory, the file lock released.
+  void lock();
+  bool locked() const { return db_ == nullptr; }
+  // Reopens with the passphrase: Code::wrong_passphrase, or any error of open().
+  Status unlock(const crypto::Credential& credential);
 
   // --- Local writes: each is one transaction; on error nothing is written. ---
 
@@ -134,8 +172,14 @@ class Replica final : public sync::ClientStore {
   Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override;
 
  private:
-  Replica(std::string path, std::unique_ptr<crypto::Database> db, ReplicaOptions options);
+  Replica(std::string path, ReplicaOptions options);
+  // Takes the file lock, unwraps the key, opens the database (replica_files.cpp).
+  Status attach(const crypto::Credential& credential);
+  Status create(const crypto::Credential& credential);
+  // After a failed init: closes and removes every file init made.
+  void discard_files();
   Status load_meta();
+  Status require_unlocked() const;
   std::int64_t now();
   Result<std::string> write_op(
       const std::string& collection, const std::string& id,
@@ -143,6 +187,7 @@ class Replica final : public sync::ClientStore {
           build);
 
   std::string path_;
+  std::unique_ptr<FileLock> file_lock_;  // held shared while unlocked
   std::unique_ptr<crypto::Database> db_;
   ReplicaOptions options_;
   const sync::Schema* schema_;

@@ -31,6 +31,8 @@ struct OpenOptions {
   bool wal = true;
   // "FULL": every commit is fsynced (durable acks); "NORMAL": WAL commits not fsynced.
   std::string synchronous = "FULL";
+  // SQLite's page cache per connection, in KiB; 0 leaves SQLite's default (2,000 KiB).
+  int cache_kib = 0;
   // Set: the database is opened through the encrypting VFS (encrypted_vfs.hpp) under this key
   // (from create_key/open_key), with temp_store=MEMORY and secure_delete=ON; a new database
   // gets the key's page size and 40 reserved bytes before its first write. Only needed during

@@ -30,6 +30,9 @@ namespace fieldsync::server {
 
 struct ServerConfig {
   std::string data_dir;  // must exist; the store is data_dir/fieldsync.db
+  // Empty: a plain store. Set: the store is encrypted under this key file (see
+  // SqliteStoreOptions::key_file); a new store is created encrypted.
+  std::string key_file;
   std::string host = "127.0.0.1";
   std::uint16_t port = 8700;             // 0: any free port (see Server::port())
   int io_threads = 1;                    // threads running the network, run()'s caller included
@@ -60,7 +63,9 @@ struct ServerCounters {
 class Server {
  public:
   // Opens the store and binds the listener. Errors: Code::storage (the store cannot be
-  // opened or is not a fieldsync store), Code::invalid_argument (bad host, address in use).
+  // opened or is not a fieldsync store), Code::invalid_argument (bad host, address in use),
+  // and the key errors of SqliteStore::open (key file missing, malformed or too open; a plain
+  // store given a key or an encrypted one given none; wrong key; tampered pages).
   static Result<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   Server(const Server&) = delete;

@@ -6,6 +6,10 @@
 //   records(collection, id, state_json, fields_json, deleted)   merged state per record
 //   meta(key PRIMARY KEY, value)                  "format" = kStoreFormat, "kind"
 //
+// Encryption (opt-in, SqliteStoreOptions::key_file): the file and its -wal are sealed page by
+// page by the encrypting VFS (docs/ENCRYPTION.md) under a data key wrapped by the key file, in
+// the envelope "<path>.keys". Every connection the store opens, writer and readers, uses it.
+//
 // Ownership: the store owns its connections; a StoreTx from begin() borrows the write
 // connection and must be destroyed before the store. Thread safety: begin() and its StoreTx
 // belong to one thread at a time (the writer thread); read_log(), head() and get_record() may
@@ -26,12 +30,21 @@ inline constexpr int kStoreFormat = 1;
 
 struct SqliteStoreOptions {
   std::size_t max_idle_readers = 4;  // read connections kept open between calls
+  // Empty: a plain store (an encrypted one is refused). Set: a key file read with
+  // crypto::Credential::from_key_file (32 raw bytes or 64 hex digits, not readable by group
+  // or others); a new store is created encrypted under it, an existing one must be encrypted
+  // under it (a plain store is refused: it is not encrypted in place).
+  std::string key_file;
 };
 
 class SqliteStore final : public ServerStore {
  public:
   // Opens the store file at `path`, creating it (and its tables) when absent. A file that is
-  // not a fieldsync store, is corrupt or cannot be opened is a Code::storage error.
+  // not a fieldsync store, is corrupt or cannot be opened is a Code::storage error. With a key
+  // file: Code::not_found or Code::invalid_argument for a missing, malformed or too open key
+  // file; Code::invalid_argument for a plain store given a key or an encrypted store given
+  // none; Code::wrong_passphrase when the key does not unlock the store; Code::tampered (naming
+  // the file and page) when a page fails authentication.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
                                                    SqliteStoreOptions options = {});
   ~SqliteStore() override;
