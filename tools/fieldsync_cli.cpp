@@ -67,10 +67,16 @@ int fail(const Status& s) {
   }
 }
 
+// A replica given and present: checked before a passphrase is asked for.
 Status need_replica(const Globals& g) {
-  if (!g.replica.empty()) return Status::ok();
-  return {Code::invalid_argument,
-          "no replica given: use fieldsync --replica FILE <command> (or set FIELDSYNC_REPLICA)"};
+  if (g.replica.empty())
+    return {Code::invalid_argument,
+            "no replica given: use fieldsync --replica FILE <command> (or set "
+            "FIELDSYNC_REPLICA)"};
+  std::error_code ec;
+  if (!std::filesystem::exists(g.replica, ec))
+    return {Code::not_found, "no replica at " + g.replica + "; run init first"};
+  return Status::ok();
 }
 
 // The passphrase of the replica, as a credential (KDF limits for a rewrap: `limits`).
@@ -83,9 +89,6 @@ Result<Credential> current_credential(const Globals& g,
 
 Result<std::unique_ptr<Replica>> open_replica(const Globals& g) {
   if (Status s = need_replica(g); !s) return s;
-  std::error_code ec;
-  if (!std::filesystem::exists(g.replica, ec))  // before asking for a passphrase
-    return Status(Code::not_found, "no replica at " + g.replica + "; run init first");
   auto credential = current_credential(g);
   if (!credential) return credential.status();
   return Replica::open(g.replica, *credential, ReplicaOptions{});

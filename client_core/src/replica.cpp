@@ -4,6 +4,9 @@
 // Tables (replica format 1):
 //   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema
 //   records(collection, id, state_json, fields_json, deleted, open_conflicts, conflicts)
+//                                       a rowid table keyed by UNIQUE(collection, id): rows
+//                                       are over 1 KB, which WITHOUT ROWID would spill into
+//                                       overflow pages (twice the file, see PERFORMANCE.md)
 //                                       state_json: sync::to_json(RecordState) (the merge
 //                                       state); fields_json: sync::materialize (what is shown)
 //   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
@@ -43,7 +46,7 @@ CREATE TABLE records(
   deleted INTEGER NOT NULL DEFAULT 0,
   open_conflicts INTEGER NOT NULL DEFAULT 0,
   conflicts INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY(collection, id)) WITHOUT ROWID;
+  UNIQUE(collection, id));
 CREATE INDEX records_with_conflicts ON records(collection, id) WHERE conflicts > 0;
 CREATE TABLE outbox(
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
