@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -100,7 +101,7 @@ struct Counts {
 };
 
 Counts scaled(double s) {
-  auto n = [s](int base) { return std::max(1, static_cast<int>(base * s + 0.5)); };
+  auto n = [s](int base) { return std::max(1, static_cast<int>(std::lround(base * s))); };
   return {n(100), n(100), n(1000), n(3000), n(2000), n(20000), n(2000)};
 }
 
@@ -763,6 +764,7 @@ int run(const Config& cfg) {
   if (rc != 0) return rc;
 
   std::vector<Row> rows;
+  rows.reserve(kPhases + 1);
   for (int p = 0; p < 4; ++p) rows.push_back(summarize(kPhaseNames[p], series[0][p], series[1][p]));
   rows.push_back(summarize("total_1_to_4", series[0][kPhases], series[1][kPhases]));
   rows.push_back(summarize(kPhaseNames[4], series[0][4], series[1][4]));
@@ -776,7 +778,7 @@ int run(const Config& cfg) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_main(int argc, char** argv) {
   Config cfg;
   CLI::App app{"Times the encrypted replica against plain SQLite (docs/PERFORMANCE.md)"};
   app.add_option("--reps", cfg.reps, "repetitions of each variant (median reported)")
@@ -797,4 +799,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   cfg.rowid_records = records_table == "rowid";
   return run(cfg);
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+  }
+  return 1;
 }
