@@ -106,8 +106,10 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
                                         Clock::time_point& deadline, milliseconds timeout,
                                         const std::stop_token* stop, bool& welcomed) {
   RecordingStore store(replica_);
-  sync::ClientSession session(store, sync::ClientSessionConfig{replica_.device(), replica_.user(),
-                                                               replica_.schema().version()});
+  sync::ClientSession session(
+      store, sync::ClientSessionConfig{.device = replica_.device(),
+                                       .user = replica_.user(),
+                                       .schema_version = replica_.schema().version()});
   const bool live = stop != nullptr;
   auto send_all = [&](std::vector<std::string> frames) {
     for (auto& f : frames) transport.send(std::move(f));

@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 21> kNames = {"ok",
+constexpr std::array<std::string_view, 31> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -25,7 +25,17 @@ constexpr std::array<std::string_view, 21> kNames = {"ok",
                                                      "wrong_passphrase",
                                                      "tampered",
                                                      "locked",
-                                                     "busy"};
+                                                     "busy",
+                                                     "unknown_device",
+                                                     "revoked",
+                                                     "bad_signature",
+                                                     "code_invalid",
+                                                     "code_expired",
+                                                     "code_used",
+                                                     "out_of_scope",
+                                                     "forbidden",
+                                                     "lease_expired",
+                                                     "untrusted_server"};
 }  // namespace
 
 std::string_view code_name(Code c) {

@@ -1,6 +1,8 @@
 // The device side of the protocol (state machine described in client_session.hpp).
 #include "fieldsync/sync/client_session.hpp"
 
+#include <span>
+
 namespace fieldsync::sync {
 
 ClientSession::ClientSession(ClientStore& store, ClientSessionConfig config)
@@ -49,7 +51,8 @@ std::vector<std::string> ClientSession::on_frame(std::string_view frame) {
       [this](const auto& msg) -> std::vector<std::string> {
         using T = std::decay_t<decltype(msg)>;
         if constexpr (std::is_same_v<T, Welcome> || std::is_same_v<T, Ack> ||
-                      std::is_same_v<T, Changes> || std::is_same_v<T, Error>) {
+                      std::is_same_v<T, Changes> || std::is_same_v<T, Error> ||
+                      std::is_same_v<T, Challenge>) {
           return handle(msg);
         } else {
           return fail({Code::unexpected_message, "server sent a client-side message"});
@@ -58,11 +61,32 @@ std::vector<std::string> ClientSession::on_frame(std::string_view frame) {
       *m);
 }
 
-std::vector<std::string> ClientSession::handle(const Welcome&) {
+std::vector<std::string> ClientSession::handle(const Challenge& m) {
+  if (welcomed_ || challenged_) return fail({Code::unexpected_message, "unexpected challenge"});
+  challenged_ = true;
+  if (!config_.key)
+    return fail({Code::unknown_device,
+                 "the server requires an enrolled device: enrol this replica with a code"});
+  if (m.nonce.size() != 64) return fail({Code::malformed_frame, "challenge nonce is not 32 bytes"});
+  const std::string text = auth_message(kProtocolVersion, config_.device, m.nonce, config_.binding);
+  auto sig = config_.key->sign(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  return {encode(Auth{crypto::to_hex(sig)})};
+}
+
+std::vector<std::string> ClientSession::handle(const Welcome& m) {
   if (welcomed_) return fail({Code::unexpected_message, "second welcome"});
   welcomed_ = true;
-  pull_in_flight_ = true;
-  std::vector<std::string> out{encode(Pull{store_.cursor(), config_.pull_limit})};
+  server_user_ = m.user;
+  server_role_ = m.role;
+  wipe_ = m.wipe;
+  std::vector<std::string> out;
+  if (wipe_) {
+    caught_up_ = true;  // a revoked device is sent nothing: it only uploads
+  } else {
+    pull_in_flight_ = true;
+    out.push_back(encode(Pull{store_.cursor(), config_.pull_limit}));
+  }
   for (auto& f : next_push()) out.push_back(std::move(f));
   return out;
 }

@@ -6,7 +6,8 @@
 namespace fieldsync::sync {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: cases.shared_with (the users a case is shared with; identity and access).
+constexpr int kSchemaVersion = 2;
 
 FieldSpec text(std::string name, bool sensitive = false) {
   return {std::move(name), FieldType::text, MergePolicy::register_lww, sensitive, {}, {}};
@@ -48,7 +49,8 @@ Schema make_default_schema() {
         choice("status", {"assessment", "planning", "implementation", "evaluation", "closed"}),
         choice("risk", {"low", "medium", "high", "critical"}, MergePolicy::register_review, true),
         choice("consent", {"given", "withdrawn", "unknown"}, MergePolicy::register_review, true),
-        text("assigned_to"), set("needs", true), date("opened_on"), date("closed_on")}});
+        text("assigned_to"), set("shared_with"), set("needs", true), date("opened_on"),
+        date("closed_on")}});
   c.push_back({"visits",
                false,
                {ref("case_id", "cases"), datetime("time"), text("place", true),

@@ -2,6 +2,8 @@
 #include "fieldsync/sync/server_session.hpp"
 
 #include <algorithm>
+#include <array>
+#include <span>
 
 #include "fieldsync/sync/ids.hpp"
 
@@ -15,7 +17,10 @@ ServerSession::ServerSession(const Schema& schema, ServerSessionConfig config)
     : schema_(schema), config_(config) {}
 
 const std::string& ServerSession::device() const { return hello_ ? hello_->device : kEmpty; }
-const std::string& ServerSession::user() const { return hello_ ? hello_->user : kEmpty; }
+const std::string& ServerSession::user() const {
+  if (config_.require_auth) return enrolled_user_;
+  return hello_ ? hello_->user : kEmpty;
+}
 
 SessionActions ServerSession::protocol_error(Code code, std::string message) {
   SessionActions a;
@@ -38,11 +43,17 @@ SessionActions ServerSession::on_frame(std::string_view frame, std::uint64_t hea
     return a;
   }
   if (const auto* h = std::get_if<Hello>(&*m)) return handle(*h, head, now_ms);
-  if (!hello_) return protocol_error(Code::unexpected_message, "the first frame must be a hello");
+  if (const auto* e = std::get_if<Enroll>(&*m)) return handle(*e);
+  if (!hello_)
+    return protocol_error(Code::unexpected_message, "the first frame must be a hello or an enroll");
+  if (const auto* au = std::get_if<Auth>(&*m)) return handle(*au);
+  if (std::holds_alternative<Error>(*m)) return {};  // the device reports; nothing to do
+  if (phase_ != Phase::ready)
+    return protocol_error(Code::unexpected_message, "answer the challenge before anything else");
   if (const auto* p = std::get_if<Push>(&*m)) return handle(*p);
   if (const auto* p = std::get_if<Pull>(&*m)) return handle(*p);
-  if (std::holds_alternative<Error>(*m)) return {};  // the device reports; nothing to do
-  return protocol_error(Code::unexpected_message, "a device may send hello, push and pull only");
+  return protocol_error(Code::unexpected_message,
+                        "a device may send hello, enroll, auth, push and pull only");
 }
 
 SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::int64_t now_ms) {
@@ -54,11 +65,104 @@ SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::in
                               ": update the app");
   if (!is_valid_device_id(m.device))
     return protocol_error(Code::invalid_id, "device id must be 32 lowercase hex digits");
-  if (m.user.empty() || m.user.size() > 64)
+  if (m.user.size() > 64 || (m.user.empty() && !config_.require_auth))
     return protocol_error(Code::invalid_argument, "hello needs a user name of 1-64 characters");
   hello_ = m;
+  if (!config_.require_auth) {
+    phase_ = Phase::ready;
+    return welcome(head, now_ms);
+  }
+  std::array<std::uint8_t, 32> nonce{};
+  crypto::SodiumRandom sodium;
+  (config_.random ? *config_.random : sodium).fill(nonce);
+  nonce_ = crypto::to_hex(nonce);
+  phase_ = Phase::challenged;
   SessionActions a;
-  a.send.push_back(encode(Welcome{head, now_ms}));
+  a.send.push_back(encode(Challenge{nonce_, now_ms}));
+  return a;
+}
+
+SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
+  SessionActions a;
+  Welcome w{head, now_ms, {}, {}, upload_only_};
+  if (config_.require_auth) {
+    w.user = enrolled_user_;
+    w.role = role_;
+  }
+  a.send.push_back(encode(w));
+  return a;
+}
+
+SessionActions ServerSession::handle(const Auth& m) {
+  if (phase_ != Phase::challenged)
+    return protocol_error(Code::unexpected_message, "an auth answers a challenge, once");
+  auto bytes = crypto::from_hex(m.signature);
+  if (!bytes || bytes->size() != crypto::kSignatureBytes)
+    return protocol_error(Code::bad_signature, "the signature must be 128 hex digits");
+  std::copy(bytes->begin(), bytes->end(), signature_.begin());
+  phase_ = Phase::looking_up;
+  SessionActions a;
+  a.lookup_device = hello_->device;
+  return a;
+}
+
+SessionActions ServerSession::on_device(const Result<DeviceRecord>& device, std::uint64_t head,
+                                        std::int64_t now_ms) {
+  if (phase_ != Phase::looking_up) return {};
+  if (!device) {
+    if (device.status().code() == Code::unknown_device)
+      return protocol_error(
+          Code::unknown_device,
+          "device " + hello_->device + " is not enrolled here: enrol it with a code from an admin");
+    return protocol_error(device.status().code(), device.status().message());
+  }
+  const std::string signed_text =
+      auth_message(kProtocolVersion, hello_->device, nonce_, config_.binding);
+  std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(signed_text.data()),
+                                      signed_text.size());
+  if (!crypto::verify(device->public_key, bytes, signature_))
+    return protocol_error(
+        Code::bad_signature,
+        "the answer to the challenge does not verify with device " + hello_->device + "'s key");
+  if (device->state == DeviceState::revoked || device->state == DeviceState::wiped)
+    return protocol_error(Code::revoked,
+                          "device " + hello_->device + " was revoked: it must wipe its replica");
+  upload_only_ = device->state == DeviceState::revoked_may_upload;
+  enrolled_user_ = device->user;
+  role_ = device->role;
+  phase_ = Phase::ready;
+  return welcome(head, now_ms);
+}
+
+SessionActions ServerSession::handle(const Enroll& m) {
+  if (hello_ || phase_ != Phase::hello)
+    return protocol_error(Code::unexpected_message, "enroll must be the first frame");
+  if (m.version != kProtocolVersion)
+    return protocol_error(Code::unsupported_version,
+                          "device speaks protocol version " + std::to_string(m.version) +
+                              "; this server speaks " + std::to_string(kProtocolVersion) +
+                              ": update the app");
+  if (!config_.require_auth)
+    return protocol_error(Code::unexpected_message, "this server does not enrol devices");
+  if (!is_valid_device_id(m.device))
+    return protocol_error(Code::invalid_id, "device id must be 32 lowercase hex digits");
+  auto key = crypto::from_hex(m.public_key);
+  if (!key || key->size() != crypto::kPublicKeyBytes)
+    return protocol_error(Code::invalid_argument, "public_key must be 64 hex digits");
+  if (m.code.empty() || m.code.size() > 64)
+    return protocol_error(Code::code_invalid, "the enrolment code is empty or too long");
+  phase_ = Phase::enrolling;
+  SessionActions a;
+  a.redeem = m;
+  return a;
+}
+
+SessionActions ServerSession::on_redeemed(const Result<Enrolled>& enrolled) {
+  if (phase_ != Phase::enrolling) return {};
+  if (!enrolled) return protocol_error(enrolled.status().code(), enrolled.status().message());
+  SessionActions a;
+  a.send.push_back(encode(*enrolled));
+  a.close = true;
   return a;
 }
 
@@ -74,7 +178,7 @@ SessionActions ServerSession::handle(const Push& m) {
     Status s = validate(op, schema_);
     if (s && op.device != hello_->device)
       s = Status(Code::refused, "operation " + op.id + " belongs to another device");
-    if (s && op.user != hello_->user)
+    if (s && op.user != user())
       s = Status(Code::refused, "operation " + op.id + " names another user");
     if (!s) {
       r.status = OpStatus::rejected;
@@ -120,6 +224,12 @@ SessionActions ServerSession::on_failed(std::uint64_t batch, const Status& error
 }
 
 SessionActions ServerSession::handle(const Pull& m) {
+  if (upload_only_) {
+    SessionActions a;
+    a.send.push_back(
+        encode(Error{Code::revoked, "this device was revoked: nothing is sent to it", false}));
+    return a;
+  }
   if (read_in_flight_ && !read_is_internal_)
     return protocol_error(Code::unexpected_message, "a pull is already in flight");
   if (read_in_flight_) {
@@ -168,7 +278,7 @@ SessionActions ServerSession::on_read(Changes changes) {
 }
 
 SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
-  if (entries.empty()) return {};
+  if (entries.empty() || upload_only_) return {};
   if (!live_ || read_in_flight_) {
     live_gap_ = true;
     return {};

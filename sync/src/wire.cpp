@@ -53,6 +53,34 @@ struct Encoder {
     json::object o = envelope("welcome");
     o["head"] = m.head;
     o["server_ms"] = m.server_ms;
+    if (!m.user.empty()) o["user"] = m.user;
+    if (!m.role.empty()) o["role"] = m.role;
+    if (m.wipe) o["wipe"] = true;
+    return o;
+  }
+  json::object operator()(const Challenge& m) const {
+    json::object o = envelope("challenge");
+    o["nonce"] = m.nonce;
+    o["server_ms"] = m.server_ms;
+    return o;
+  }
+  json::object operator()(const Auth& m) const {
+    json::object o = envelope("auth");
+    o["signature"] = m.signature;
+    return o;
+  }
+  json::object operator()(const Enroll& m) const {
+    json::object o = envelope("enroll");
+    o["v"] = m.version;
+    o["device"] = m.device;
+    o["public_key"] = m.public_key;
+    o["code"] = m.code;
+    return o;
+  }
+  json::object operator()(const Enrolled& m) const {
+    json::object o = envelope("enrolled");
+    o["user"] = m.user;
+    o["role"] = m.role;
     return o;
   }
   json::object operator()(const Push& m) const {
@@ -118,6 +146,10 @@ class Reader {
       return static_cast<std::int64_t>(v->get_uint64());
     fail(key, "an integer");
     return 0;
+  }
+  std::string str_or(std::string_view key, std::string fallback) {
+    if (!o_.if_contains(key)) return fallback;
+    return str(key);
   }
   std::string str(std::string_view key) {
     const json::value* v = o_.if_contains(key);
@@ -245,6 +277,19 @@ std::string_view op_status_name(OpStatus s) {
 
 std::string encode(const Message& m) { return json::serialize(std::visit(Encoder{}, m)); }
 
+std::string auth_message(int version, std::string_view device, std::string_view nonce,
+                         std::string_view binding) {
+  std::string m = "fieldsync device authentication\n";
+  m += std::to_string(version);
+  m += '\n';
+  m += device;
+  m += '\n';
+  m += nonce;
+  m += '\n';
+  m += binding;
+  return m;
+}
+
 Result<Message> decode(std::string_view frame) {
   if (frame.size() > kMaxFrameBytes)
     return Status(Code::frame_too_large, "frame of " + std::to_string(frame.size()) +
@@ -269,6 +314,14 @@ Result<Message> decode(std::string_view frame) {
     m.schema = static_cast<int>(r.i64("schema"));
     return finish(r, std::move(m));
   }
+  if (type == "enroll") {  // a first frame too: the server checks the version
+    Enroll m;
+    m.version = static_cast<int>(version);
+    m.device = r.str("device");
+    m.public_key = r.str("public_key");
+    m.code = r.str("code");
+    return finish(r, std::move(m));
+  }
   if (version != kProtocolVersion)
     return Status(Code::unsupported_version, "frame has protocol version " +
                                                  std::to_string(version) + "; this peer speaks " +
@@ -277,7 +330,27 @@ Result<Message> decode(std::string_view frame) {
     Welcome m;
     m.head = r.u64("head");
     m.server_ms = r.i64("server_ms");
-    return finish(r, m);
+    m.user = r.str_or("user", "");
+    m.role = r.str_or("role", "");
+    m.wipe = r.boolean("wipe", false);
+    return finish(r, std::move(m));
+  }
+  if (type == "challenge") {
+    Challenge m;
+    m.nonce = r.str("nonce");
+    m.server_ms = r.i64("server_ms");
+    return finish(r, std::move(m));
+  }
+  if (type == "auth") {
+    Auth m;
+    m.signature = r.str("signature");
+    return finish(r, std::move(m));
+  }
+  if (type == "enrolled") {
+    Enrolled m;
+    m.user = r.str("user");
+    m.role = r.str("role");
+    return finish(r, std::move(m));
   }
   if (type == "push") return decode_push(r);
   if (type == "ack") return decode_ack(r);

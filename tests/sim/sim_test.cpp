@@ -249,10 +249,14 @@ class Simulation {
     auto& dev = devices_[d];
     if (dev.conn && dev.conn->alive) return;
     auto c = std::make_shared<Connection>();
-    ClientSessionConfig cfg{dev.replica->device(), dev.replica->user(), 1, 1 + rng_.below(5),
-                            static_cast<std::uint32_t>(1 + rng_.below(8))};
+    ClientSessionConfig cfg{.device = dev.replica->device(),
+                            .user = dev.replica->user(),
+                            .schema_version = 1,
+                            .push_batch = 1 + rng_.below(5),
+                            .pull_limit = static_cast<std::uint32_t>(1 + rng_.below(8))};
     c->client = std::make_unique<ClientSession>(*dev.replica, cfg);
-    ServerSessionConfig scfg{static_cast<std::uint32_t>(1 + rng_.below(8)), kMaxPushOps};
+    ServerSessionConfig scfg{.max_pull = static_cast<std::uint32_t>(1 + rng_.below(8)),
+                             .max_push_ops = kMaxPushOps};
     c->server = std::make_unique<ServerSession>(default_schema(), scfg);
     dev.conn = c;
     queue_to_server(d, c->client->start());

@@ -3,46 +3,14 @@
 
 #include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/server_session.hpp"
+#include "memory_client_store.hpp"
 #include "test_device.hpp"
 
 using namespace fieldsync;
 using namespace fieldsync::sync;
+using fieldsync::test::MemoryClientStore;
 
 namespace {
-
-// An outbox and a log in memory.
-struct MemoryClientStore : ClientStore {
-  std::vector<Op> outbox;
-  std::vector<OpResult> rejected;
-  std::vector<LogEntry> applied;
-  std::uint64_t cursor_ = 0;
-
-  std::uint64_t cursor() override { return cursor_; }
-  Result<std::vector<Op>> pending_ops(std::size_t limit,
-                                      const std::set<std::string>& exclude) override {
-    std::vector<Op> out;
-    for (const auto& op : outbox) {
-      bool is_rejected = std::any_of(rejected.begin(), rejected.end(),
-                                     [&](const OpResult& r) { return r.op == op.id; });
-      if (!is_rejected && !exclude.contains(op.id) && out.size() < limit) out.push_back(op);
-    }
-    return out;
-  }
-  Status on_ack(const std::vector<OpResult>& results) override {
-    for (const auto& r : results) {
-      if (r.status == OpStatus::rejected)
-        rejected.push_back(r);
-      else
-        std::erase_if(outbox, [&](const Op& op) { return op.id == r.op; });
-    }
-    return Status::ok();
-  }
-  Status apply_remote(const std::vector<LogEntry>& entries, std::uint64_t cursor) override {
-    applied.insert(applied.end(), entries.begin(), entries.end());
-    cursor_ = cursor;
-    return Status::ok();
-  }
-};
 
 Message decoded(const std::string& frame) {
   auto m = decode(frame);
@@ -61,8 +29,12 @@ TEST_CASE("session: hello, push, durable ack, pull until caught up") {
   store.outbox.push_back(bad);
   store.outbox.push_back(dev.set("cases", "k", "programme", "outreach", 1000));
 
-  ClientSession client(store, {test::device_id(1), "ana", 1, 2, 10});
-  ServerSession server(default_schema(), {2, kMaxPushOps});
+  ClientSession client(store, {.device = test::device_id(1),
+                               .user = "ana",
+                               .schema_version = 1,
+                               .push_batch = 2,
+                               .pull_limit = 10});
+  ServerSession server(default_schema(), {.max_pull = 2, .max_push_ops = kMaxPushOps});
 
   auto out = client.start();
   auto a = server.on_frame(out.at(0), 5, 1000);
@@ -129,7 +101,7 @@ TEST_CASE("session: a device of another protocol version gets a clear fatal erro
   CHECK(e.message.find("update the app") != std::string::npos);
 
   MemoryClientStore store;
-  ClientSession client(store, {test::device_id(1), "ana", 1});
+  ClientSession client(store, {.device = test::device_id(1), .user = "ana", .schema_version = 1});
   client.start();
   client.on_frame(a.send[0]);
   REQUIRE(client.failed());

@@ -26,7 +26,14 @@ TEST_CASE("wire: every message type round-trips") {
   CHECK(h.cursor == 12);
   CHECK(h.version == kProtocolVersion);
 
-  CHECK(round_trip(Welcome{99, 123456}).head == 99);
+  CHECK(round_trip(Welcome{.head = 99, .server_ms = 123456}).head == 99);
+  auto full = round_trip(Welcome{99, 1, "ana", "lead", true});
+  CHECK((full.user == "ana" && full.role == "lead" && full.wipe));
+  CHECK(round_trip(Challenge{std::string(64, 'a'), 5}).nonce == std::string(64, 'a'));
+  CHECK(round_trip(Auth{std::string(128, 'b')}).signature == std::string(128, 'b'));
+  auto en = round_trip(Enroll{test::device_id(3), std::string(64, 'c'), "ABCD-EFGH", 1});
+  CHECK((en.device == test::device_id(3) && en.code == "ABCD-EFGH" && en.version == 1));
+  CHECK(round_trip(Enrolled{"ana", "worker"}).role == "worker");
 
   Push p = round_trip(Push{7, {op}});
   CHECK(p.batch == 7);

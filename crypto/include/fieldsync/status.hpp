@@ -35,6 +35,16 @@ enum class Code : int {
   tampered = 18,          // an encrypted database or its key envelope failed authentication
   locked = 19,            // the replica is locked (idle): unlock it with the passphrase
   busy = 20,              // another process holds what this operation needs exclusively
+  unknown_device = 21,    // the server has no enrolled device with this id
+  revoked = 22,           // the device was revoked: refused, and told to wipe its replica
+  bad_signature = 23,     // an authentication answer or signature does not verify
+  code_invalid = 24,      // an enrolment code that does not exist (or was mistyped)
+  code_expired = 25,      // an enrolment code past its expiry
+  code_used = 26,         // an enrolment code that was already redeemed
+  out_of_scope = 27,      // a record outside the writer's scope (its cases and shares)
+  forbidden = 28,         // the user's role does not allow this
+  lease_expired = 29,     // the device has not checked in within its offline lease
+  untrusted_server = 30,  // the server's TLS certificate did not verify
 };
 
 // The wire and CLI name of a code ("unknown_field", ...).

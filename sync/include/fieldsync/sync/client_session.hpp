@@ -2,7 +2,10 @@
 // transport (client_core's SyncClient, or the simulation) owns the socket and feeds it.
 //
 //   start()                 -> hello
-//   welcome                 -> pull(cursor) and the first push of the outbox
+//   challenge               -> auth: the nonce signed with the device key (an authenticating
+//                              server; without a key the session fails: not enrolled)
+//   welcome                 -> pull(cursor) and the first push of the outbox; a welcome
+//                              with wipe: push only, then wipe_requested()
 //   ack                     -> the store drops acknowledged ops / marks rejected; next push
 //   changes (pulled)        -> the store applies them; pull again while `more`
 //   changes (live)          -> the store applies them
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::sync {
@@ -46,6 +50,10 @@ struct ClientSessionConfig {
   int schema_version = 0;
   std::size_t push_batch = 500;
   std::uint32_t pull_limit = 1000;
+  // The device's enrolled key, to answer a challenge; nullptr when not enrolled. Borrowed.
+  const crypto::SigningKey* key = nullptr;
+  // The transport's channel binding (e.g. a TLS exporter value); empty without one.
+  std::string binding{};
 };
 
 class ClientSession {
@@ -59,6 +67,11 @@ class ClientSession {
   std::vector<std::string> on_local_change();
 
   bool welcomed() const { return welcomed_; }
+  // Who the server knows this device as (from an authenticated welcome; empty otherwise).
+  const std::string& server_user() const { return server_user_; }
+  const std::string& server_role() const { return server_role_; }
+  // The server revoked this device and its outbox has been uploaded: destroy the replica.
+  bool wipe_requested() const { return wipe_ && up_to_date(); }
   // Connected, the outbox holds nothing pending, nothing in flight, the pull caught up.
   bool up_to_date() const;
   bool failed() const { return failure_.has_value(); }
@@ -71,6 +84,7 @@ class ClientSession {
  private:
   std::vector<std::string> fail(Status s);
   std::vector<std::string> next_push();
+  std::vector<std::string> handle(const Challenge& m);
   std::vector<std::string> handle(const Welcome& m);
   std::vector<std::string> handle(const Ack& m);
   std::vector<std::string> handle(const Changes& m);
@@ -79,6 +93,10 @@ class ClientSession {
   ClientStore& store_;
   ClientSessionConfig config_;
   bool welcomed_ = false;
+  bool challenged_ = false;
+  bool wipe_ = false;
+  std::string server_user_;
+  std::string server_role_;
   bool pull_in_flight_ = false;
   bool caught_up_ = false;
   bool outbox_drained_ = false;

@@ -1,7 +1,14 @@
 // The server side of the protocol as a sans-I/O state machine, one per connection. It
 // decodes and checks frames and says what the transport must do; it never touches storage.
 //
-//   hello           -> welcome (version and schema checked), or a fatal error
+//   hello           -> welcome (version and schema checked), or a fatal error; with
+//                      require_auth: a challenge instead, then
+//   auth            -> Actions::lookup_device: the transport finds the enrolled device and
+//                      calls on_device(); a good signature of an active device -> welcome;
+//                      a revoked device that may upload -> welcome with wipe (pushes only);
+//                      unknown, revoked or a bad signature -> a fatal error with its code
+//   enroll          -> Actions::redeem: the transport redeems the code, calls on_redeemed()
+//                      -> enrolled (then close), or a fatal error with the code's problem
 //   push            -> ops that fail validation are rejected at once; the rest are handed to
 //                      the writer (Actions::submit); on_committed() then yields the ack
 //   pull            -> Actions::read: the transport reads the log and calls on_read()
@@ -18,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "fieldsync/crypto/random.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/schema.hpp"
 #include "fieldsync/sync/wire.hpp"
 
@@ -26,13 +35,31 @@ namespace fieldsync::sync {
 struct ServerSessionConfig {
   std::uint32_t max_pull = kMaxPullLimit;
   std::size_t max_push_ops = kMaxPushOps;
+  // Devices must answer a challenge with their enrolled key; hello's user is then ignored.
+  bool require_auth = false;
+  // The challenge nonces' source; nullptr means crypto::SodiumRandom. Borrowed.
+  crypto::Random* random = nullptr;
+  // The transport's channel binding (e.g. a TLS exporter value), signed with the nonce.
+  std::string binding{};
+};
+
+enum class DeviceState { active, revoked_may_upload, revoked, wiped };
+
+// What the server's directory knows of an enrolled device.
+struct DeviceRecord {
+  std::string user;
+  std::string role;  // worker, lead, admin
+  crypto::PublicKey public_key{};
+  DeviceState state = DeviceState::active;
 };
 
 struct SessionActions {
-  std::vector<std::string> send;  // frames to send, in order
-  std::optional<Push> submit;     // ops to apply durably (then call on_committed)
-  std::optional<Pull> read;       // log to read (then call on_read)
-  bool close = false;             // close after sending
+  std::vector<std::string> send;             // frames to send, in order
+  std::optional<Push> submit;                // ops to apply durably (then call on_committed)
+  std::optional<Pull> read;                  // log to read (then call on_read)
+  std::optional<std::string> lookup_device;  // find this device (then call on_device)
+  std::optional<Enroll> redeem;              // redeem this code (then call on_redeemed)
+  bool close = false;                        // close after sending
 };
 
 class ServerSession {
@@ -46,19 +73,34 @@ class ServerSession {
   // The writer could not store the submitted batch (nothing of it was stored): a non-fatal
   // error frame; the device keeps the ops and sends them again.
   SessionActions on_failed(std::uint64_t batch, const Status& error);
+  // The directory's answer to `lookup_device`: the device, or Code::unknown_device (or a
+  // storage error). `head` and `now_ms` as for on_frame.
+  SessionActions on_device(const Result<DeviceRecord>& device, std::uint64_t head,
+                           std::int64_t now_ms);
+  // The directory's answer to `redeem`: the enrolled user and role, or the code's problem
+  // (Code::code_invalid, code_expired, code_used, invalid_argument).
+  SessionActions on_redeemed(const Result<Enrolled>& enrolled);
   // The log read for the last `read` action.
   SessionActions on_read(Changes changes);
   // Entries just committed by the writer (contiguous, ascending). Ops of this session's own
   // device are filtered here.
   SessionActions on_live(const std::vector<LogEntry>& entries);
 
-  bool authenticated() const { return hello_.has_value(); }
+  // Hello accepted and, with require_auth, the device's signature checked.
+  bool authenticated() const { return hello_.has_value() && phase_ == Phase::ready; }
+  // Revoked with upload allowed: pushes are taken, nothing is sent, the device wipes.
+  bool upload_only() const { return upload_only_; }
   const std::string& device() const;
   const std::string& user() const;
   bool live() const { return live_; }
 
  private:
+  enum class Phase { hello, challenged, looking_up, enrolling, ready };
+
   SessionActions handle(const Hello& m, std::uint64_t head, std::int64_t now_ms);
+  SessionActions handle(const Auth& m);
+  SessionActions handle(const Enroll& m);
+  SessionActions welcome(std::uint64_t head, std::int64_t now_ms);
   SessionActions handle(const Push& m);
   SessionActions handle(const Pull& m);
   SessionActions protocol_error(Code code, std::string message);
@@ -66,6 +108,12 @@ class ServerSession {
   const Schema& schema_;
   ServerSessionConfig config_;
   std::optional<Hello> hello_;
+  Phase phase_ = Phase::hello;
+  std::string nonce_;
+  crypto::Signature signature_{};
+  std::string enrolled_user_;  // from the directory (require_auth)
+  std::string role_;
+  bool upload_only_ = false;
   // Per submitted batch: the results already decided (validation) and the ops' order.
   struct PendingBatch {
     std::vector<OpResult> results;       // one per op of the push, in order

@@ -2,7 +2,11 @@
 //   frame := { "v": PROTOCOL_VERSION, "t": TYPE, ...fields of TYPE }
 // TYPE and its fields, one per message (docs/PROTOCOL.md has one section each):
 //   hello    device, user, cursor, schema           client -> server, first frame
-//   welcome  head, server_ms                        server -> client
+//   challenge nonce, server_ms                      server -> client (authenticated servers)
+//   auth     signature                              client -> server, answers the challenge
+//   enroll   device, public_key, code               client -> server, first frame (enrolment)
+//   enrolled user, role                             server -> client, then the server closes
+//   welcome  head, server_ms [, user, role, wipe]   server -> client
 //   push     batch, ops[]                           client -> server
 //   ack      batch, results[]                       server -> client, after the durable commit
 //   pull     cursor, limit                          client -> server
@@ -39,9 +43,37 @@ struct Hello {
   int version = kProtocolVersion;  // what the peer claims; checked by the server
 };
 
+// A fresh random nonce per connection; the device signs auth_message() over it.
+struct Challenge {
+  std::string nonce;  // 64 lowercase hex digits (32 bytes)
+  std::int64_t server_ms = 0;
+};
+
+struct Auth {
+  std::string signature;  // 128 lowercase hex digits: Ed25519 over auth_message()
+};
+
+// Binds a new device's public key to a user, by a one-time code an admin handed out.
+struct Enroll {
+  std::string device;
+  std::string public_key;  // 64 lowercase hex digits (Ed25519, 32 bytes)
+  std::string code;
+  int version = kProtocolVersion;  // what the peer claims; checked by the server
+};
+
+struct Enrolled {
+  std::string user;
+  std::string role;
+};
+
 struct Welcome {
   std::uint64_t head = 0;  // the server's newest sequence number
   std::int64_t server_ms = 0;
+  // Authenticated sessions: who the server knows this device as (empty otherwise).
+  std::string user{};
+  std::string role{};
+  // The device was revoked but may upload: push the outbox, expect nothing, then wipe.
+  bool wipe = false;
 };
 
 struct Push {
@@ -89,9 +121,16 @@ struct Error {
   bool fatal = false;  // the sender closes the session after this frame
 };
 
-using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error>;
+using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error, Challenge, Auth,
+                             Enroll, Enrolled>;
 
 std::string encode(const Message& m);
+
+// The bytes a device signs to answer a challenge: a fixed context, the protocol version, the
+// device id, the nonce, and `binding` (a TLS channel binding when the transport has one, else
+// empty), each on its own line. A signature is good for that connection and version only.
+std::string auth_message(int version, std::string_view device, std::string_view nonce,
+                         std::string_view binding);
 Result<Message> decode(std::string_view frame);
 
 std::string_view op_status_name(OpStatus s);

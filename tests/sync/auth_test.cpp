@@ -1,0 +1,221 @@
+// Device authentication and enrolment in the protocol state machines: a challenge answered
+// with the enrolled key, and every way it can fail; enrolment codes' outcomes.
+#include <catch2/catch.hpp>
+
+#include "fieldsync/crypto/random.hpp"
+#include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/enroll_session.hpp"
+#include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/server_session.hpp"
+#include "memory_client_store.hpp"
+
+using namespace fieldsync;
+using namespace fieldsync::sync;
+using fieldsync::test::MemoryClientStore;
+
+namespace {
+
+const std::string kDevice = "0123456789abcdef0123456789abcdef";
+
+struct Pair {
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  MemoryClientStore store;
+  ClientSession client;
+  ServerSession server;
+  explicit Pair(const crypto::SigningKey* client_key = nullptr, std::string binding = "")
+      : client(store, {.device = kDevice,
+                       .user = "local-name",
+                       .schema_version = 2,
+                       .key = client_key ? client_key : &key,
+                       .binding = std::move(binding)}),
+        server(default_schema(), config()) {}
+  static ServerSessionConfig config() {
+    ServerSessionConfig c;
+    c.require_auth = true;
+    return c;
+  }
+  DeviceRecord record(DeviceState state = DeviceState::active) const {
+    return {"ana", "worker", key.public_key(), state};
+  }
+};
+
+Message decoded(const std::string& frame) {
+  auto m = decode(frame);
+  REQUIRE(m);
+  return *m;
+}
+
+// hello -> challenge -> auth -> lookup; returns the server's actions after on_device.
+SessionActions handshake(Pair& p, const Result<DeviceRecord>& answer) {
+  auto hello = p.client.start();
+  auto challenge = p.server.on_frame(hello.at(0), 7, 1000);
+  REQUIRE(challenge.send.size() == 1);
+  REQUIRE(std::holds_alternative<Challenge>(decoded(challenge.send[0])));
+  CHECK_FALSE(p.server.authenticated());
+  auto auth = p.client.on_frame(challenge.send[0]);
+  REQUIRE(auth.size() == 1);
+  auto lookup = p.server.on_frame(auth[0], 7, 1000);
+  REQUIRE(lookup.lookup_device == kDevice);
+  return p.server.on_device(answer, 7, 1000);
+}
+
+Code fatal_code(const SessionActions& a) {
+  REQUIRE(a.close);
+  REQUIRE(a.send.size() == 1);
+  auto e = std::get<Error>(decoded(a.send[0]));
+  CHECK(e.fatal);
+  return e.code;
+}
+
+}  // namespace
+
+TEST_CASE("auth: an enrolled, active device is welcomed as its enrolled user", "[auth]") {
+  Pair p;
+  auto welcome = handshake(p, p.record());
+  REQUIRE(welcome.send.size() == 1);
+  auto w = std::get<Welcome>(decoded(welcome.send[0]));
+  CHECK(w.user == "ana");
+  CHECK(w.role == "worker");
+  CHECK_FALSE(w.wipe);
+  CHECK(p.server.authenticated());
+  CHECK(p.server.user() == "ana");
+  auto next = p.client.on_frame(welcome.send[0]);
+  CHECK(p.client.server_user() == "ana");
+  REQUIRE_FALSE(next.empty());
+  CHECK(std::holds_alternative<Pull>(decoded(next[0])));
+}
+
+TEST_CASE("auth: unknown, revoked and forged answers are refused with their own codes", "[auth]") {
+  SECTION("unknown device") {
+    Pair p;
+    CHECK(fatal_code(handshake(p, Status(Code::unknown_device, "no such device"))) ==
+          Code::unknown_device);
+  }
+  SECTION("revoked without upload") {
+    Pair p;
+    CHECK(fatal_code(handshake(p, p.record(DeviceState::revoked))) == Code::revoked);
+  }
+  SECTION("a signature by another key") {
+    Pair p;
+    crypto::SigningKey other = crypto::SigningKey::generate();
+    Pair forged(&other);
+    CHECK(fatal_code(handshake(forged, p.record())) == Code::bad_signature);
+  }
+  SECTION("a signature for another channel binding") {
+    Pair p(nullptr, "binding of another connection");
+    CHECK(fatal_code(handshake(p, p.record())) == Code::bad_signature);
+  }
+  SECTION("a replayed answer from an earlier connection") {
+    Pair first;
+    auto hello = first.client.start();
+    auto challenge = first.server.on_frame(hello.at(0), 0, 1000);
+    auto answer = first.client.on_frame(challenge.send.at(0));
+    // A second connection gets a fresh nonce; the old answer does not verify against it.
+    ServerSession second(default_schema(), Pair::config());
+    second.on_frame(hello.at(0), 0, 1000);
+    auto lookup = second.on_frame(answer.at(0), 0, 1000);
+    REQUIRE(lookup.lookup_device);
+    CHECK(fatal_code(second.on_device(first.record(), 0, 1000)) == Code::bad_signature);
+  }
+  SECTION("a malformed signature") {
+    Pair p;
+    p.server.on_frame(p.client.start().at(0), 0, 1000);
+    CHECK(fatal_code(p.server.on_frame(encode(Auth{"zz"}), 0, 1000)) == Code::bad_signature);
+  }
+}
+
+TEST_CASE("auth: nothing but the answer is accepted before authentication", "[auth]") {
+  Pair p;
+  p.server.on_frame(p.client.start().at(0), 0, 1000);
+  CHECK(fatal_code(p.server.on_frame(encode(Pull{0, 10}), 0, 1000)) == Code::unexpected_message);
+}
+
+TEST_CASE("auth: a device without a key cannot answer", "[auth]") {
+  MemoryClientStore store;
+  ClientSession client(store, {.device = kDevice, .user = "local", .schema_version = 2});
+  ServerSession server(default_schema(), Pair::config());
+  auto challenge = server.on_frame(client.start().at(0), 0, 1000);
+  CHECK(client.on_frame(challenge.send.at(0)).empty());
+  REQUIRE(client.failed());
+  CHECK(client.failure()->code() == Code::unknown_device);
+}
+
+TEST_CASE("auth: a revoked device that may upload pushes, receives nothing, then wipes", "[auth]") {
+  Pair p;
+  p.store.outbox.push_back([] {
+    Op op;
+    op.id = make_op_id(kDevice, 1);  // ids.hpp
+    op.device = kDevice;
+    op.user = "ana";
+    op.hlc = Hlc{1000, 0};
+    op.collection = "tasks";
+    op.record = "t1";
+    op.writes.push_back({"title", WriteKind::set, boost::json::value("call back"), {}});
+    return op;
+  }());
+  auto welcome = handshake(p, p.record(DeviceState::revoked_may_upload));
+  CHECK(p.server.upload_only());
+  auto pushes = p.client.on_frame(welcome.send.at(0));
+  REQUIRE(pushes.size() == 1);  // no pull: only the push
+  auto submitted = p.server.on_frame(pushes[0], 0, 1000);
+  REQUIRE(submitted.submit);
+  OpResult accepted;
+  accepted.op = submitted.submit->ops[0].id;
+  accepted.seq = 8;
+  auto ack = p.server.on_committed(submitted.submit->batch, {accepted});
+  CHECK_FALSE(p.client.wipe_requested());
+  CHECK(p.client.on_frame(ack.send.at(0)).empty());
+  CHECK(p.client.wipe_requested());
+  // Pulls and live changes get nothing.
+  auto refused = p.server.on_frame(encode(Pull{0, 10}), 0, 1000);
+  CHECK(std::get<Error>(decoded(refused.send.at(0))).code == Code::revoked);
+  CHECK(p.server.on_live({LogEntry{9, Op{}, false}}).send.empty());
+}
+
+TEST_CASE("enrol: a code is redeemed through the server's directory", "[auth]") {
+  auto key = crypto::SigningKey::generate();
+  EnrollSession device(kDevice, key.public_key(), "ABCD-EFGH-JKLM");
+  ServerSession server(default_schema(), Pair::config());
+  auto redeem = server.on_frame(device.start(), 0, 1000);
+  REQUIRE(redeem.redeem);
+  CHECK(redeem.redeem->code == "ABCD-EFGH-JKLM");
+  CHECK(redeem.redeem->public_key == crypto::to_hex(key.public_key()));
+
+  SECTION("redeemed") {
+    auto done = server.on_redeemed(Enrolled{"ana", "worker"});
+    CHECK(done.close);
+    auto outcome = device.on_frame(done.send.at(0));
+    REQUIRE(outcome);
+    REQUIRE(*outcome);
+    CHECK((*outcome)->user == "ana");
+  }
+  SECTION("expired, used or unknown codes are told apart") {
+    for (Code c : {Code::code_expired, Code::code_used, Code::code_invalid}) {
+      ServerSession s(default_schema(), Pair::config());
+      s.on_frame(device.start(), 0, 1000);
+      auto refused = s.on_redeemed(Status(c, "that code"));
+      auto outcome = device.on_frame(refused.send.at(0));
+      REQUIRE(outcome);
+      CHECK(outcome->status().code() == c);
+    }
+  }
+}
+
+TEST_CASE("enrol: refused by a server that does not authenticate, and not after hello", "[auth]") {
+  auto key = crypto::SigningKey::generate();
+  EnrollSession device(kDevice, key.public_key(), "CODE");
+  ServerSession open_server(default_schema(), {});
+  CHECK(fatal_code(open_server.on_frame(device.start(), 0, 1000)) == Code::unexpected_message);
+}
+
+TEST_CASE("signing keys round-trip through their secret bytes", "[auth]") {
+  auto key = crypto::SigningKey::generate();
+  auto again = crypto::SigningKey::from_secret(key.secret());
+  REQUIRE(again);
+  CHECK(again->public_key() == key.public_key());
+  std::vector<std::uint8_t> bad(key.secret().begin(), key.secret().end());
+  bad[40] ^= 1;  // the public half no longer matches the seed
+  CHECK(crypto::SigningKey::from_secret(bad).status().code() == Code::invalid_argument);
+  CHECK(crypto::SigningKey::from_secret(std::vector<std::uint8_t>(10)).status().code() ==
+        Code::invalid_argument);
+}

@@ -1,0 +1,47 @@
+// A ClientStore in memory (an outbox and the applied log) for the protocol tests.
+#pragma once
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fieldsync/sync/client_session.hpp"
+
+namespace fieldsync::test {
+
+// An outbox and a log in memory.
+struct MemoryClientStore : sync::ClientStore {
+  std::vector<sync::Op> outbox;
+  std::vector<sync::OpResult> rejected;
+  std::vector<sync::LogEntry> applied;
+  std::uint64_t cursor_ = 0;
+
+  std::uint64_t cursor() override { return cursor_; }
+  Result<std::vector<sync::Op>> pending_ops(std::size_t limit,
+                                            const std::set<std::string>& exclude) override {
+    std::vector<sync::Op> out;
+    for (const auto& op : outbox) {
+      bool is_rejected = std::any_of(rejected.begin(), rejected.end(),
+                                     [&](const sync::OpResult& r) { return r.op == op.id; });
+      if (!is_rejected && !exclude.contains(op.id) && out.size() < limit) out.push_back(op);
+    }
+    return out;
+  }
+  Status on_ack(const std::vector<sync::OpResult>& results) override {
+    for (const auto& r : results) {
+      if (r.status == sync::OpStatus::rejected)
+        rejected.push_back(r);
+      else
+        std::erase_if(outbox, [&](const sync::Op& op) { return op.id == r.op; });
+    }
+    return Status::ok();
+  }
+  Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override {
+    applied.insert(applied.end(), entries.begin(), entries.end());
+    cursor_ = cursor;
+    return Status::ok();
+  }
+};
+
+}  // namespace fieldsync::test
