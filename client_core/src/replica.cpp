@@ -13,6 +13,7 @@
 //          reason)                      operations not yet acknowledged by the server
 #include "fieldsync/client/replica.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -214,6 +215,7 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
         {"hlc", sync::Hlc{}.to_string()},
         {"cursor", "0"},
         {"schema", std::to_string(schema.version())},
+        {"signing_key", crypto::to_hex(crypto::SigningKey::generate().secret())},
     };
     for (const auto& [key, value] : rows)
       if (Status t = set_meta(db, key, value); !t) return t;
@@ -261,6 +263,84 @@ Status Replica::load_meta() {
                                         std::to_string(schema_->version())};
   device_ = **device;
   user_ = **user;
+  auto secret = get_meta(*db_, "signing_key");
+  if (!secret || !*secret) return {Code::storage, "corrupt replica " + path_ + ": no device key"};
+  auto bytes = crypto::from_hex(**secret);
+  if (!bytes) return {Code::storage, "corrupt replica " + path_ + ": device key"};
+  auto key = crypto::SigningKey::from_secret(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size()));
+  std::fill(bytes->begin(), bytes->end(), '\0');
+  std::fill(secret->value().begin(), secret->value().end(), '\0');
+  if (!key) return {Code::storage, "corrupt replica " + path_ + ": " + key.status().message()};
+  key_.emplace(std::move(*key));
+  auto server = get_meta(*db_, "enrolled_server");
+  enrolled_server_ = server && *server ? **server : std::string();
+  return Status::ok();
+}
+
+Status Replica::set_enrolled(const std::string& user, const std::string& role,
+                             const std::string& server) {
+  if (Status u = require_unlocked(); !u) return u;
+  Status s = crypto::in_transaction(*db_, [&]() -> Status {
+    auto pending = db_->prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending'");
+    if (!pending) return pending.status();
+    std::vector<std::pair<std::string, std::string>> rewritten;
+    while (true) {
+      auto row = pending->step();
+      if (!row) return row.status();
+      if (!*row) break;
+      auto op = parse_op(pending->column_text(1));
+      if (!op) return op.status();
+      op->user = user;
+      rewritten.emplace_back(pending->column_text(0), json::serialize(sync::to_json(*op)));
+    }
+    for (const auto& [id, text] : rewritten) {
+      auto up = db_->prepare("UPDATE outbox SET op_json = ?2 WHERE op_id = ?1");
+      if (!up) return up.status();
+      up->bind(1, id).bind(2, text);
+      if (Status t = up->run(); !t) return t;
+    }
+    for (const auto& [key, value] : {std::pair<std::string_view, std::string_view>{"user", user},
+                                     {"role", role},
+                                     {"enrolled_server", server}})
+      if (Status t = set_meta(*db_, key, value); !t) return t;
+    return Status::ok();
+  });
+  if (!s) return s;
+  user_ = user;
+  enrolled_server_ = server;
+  return Status::ok();
+}
+
+Status Replica::record_checkin(std::int64_t now_ms, const sync::Lease& lease) {
+  if (Status u = require_unlocked(); !u) return u;
+  return crypto::in_transaction(*db_, [&]() -> Status {
+    if (Status t = set_meta(*db_, "checkin_ms", std::to_string(now_ms)); !t) return t;
+    if (Status t = set_meta(*db_, "lease_sync_ms", std::to_string(lease.sync_within_ms)); !t)
+      return t;
+    return set_meta(*db_, "lease_wipe_ms", std::to_string(lease.wipe_after_ms));
+  });
+}
+
+Status Replica::check_lease() {
+  auto checkin = get_meta_uint(*db_, "checkin_ms");
+  auto sync_within = get_meta_uint(*db_, "lease_sync_ms");
+  auto wipe_after = get_meta_uint(*db_, "lease_wipe_ms");
+  if (!checkin || !sync_within || !wipe_after) return {Code::storage, "corrupt replica lease"};
+  if (*checkin == 0) return Status::ok();  // never checked in: no lease yet
+  const auto away = now() - static_cast<std::int64_t>(*checkin);
+  const auto days = std::to_string(away / 86'400'000);
+  if (*wipe_after > 0 && away > static_cast<std::int64_t>(*wipe_after)) {
+    lock();
+    if (Status d = destroy(path_); !d) return d;
+    return {Code::lease_expired, "the replica " + path_ + " had not synced for " + days +
+                                     " days, past the programme's limit: it has been wiped"};
+  }
+  if (*sync_within > 0 && away > static_cast<std::int64_t>(*sync_within) && !options_.for_sync) {
+    lock();
+    return {Code::lease_expired, "the replica " + path_ + " has not synced for " + days +
+                                     " days: sync it before using it"};
+  }
   return Status::ok();
 }
 

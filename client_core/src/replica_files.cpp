@@ -1,12 +1,17 @@
 // The replica's files: opening under the file lock and the encryption key, locking and
 // unlocking, and the whole-file maintenance steps (passphrase change, re-key, check).
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/crypto/database.hpp"
+#include "fieldsync/crypto/random.hpp"
 #include "file_lock.hpp"
 
 namespace fieldsync::client {
@@ -108,11 +113,36 @@ Status Replica::attach(const crypto::Credential& credential) {
     lock();
     return m;
   }
+  return check_lease();  // locks (or wipes) the replica when it refuses
+}
+
+Status Replica::destroy(const std::string& path) {
+  const std::string envelope = crypto::envelope_path(path);
+  std::error_code ec;
+  if (exists(envelope)) {
+    // Overwrite the wrapped key in place before unlinking it: without it, no copy of the
+    // database that is left anywhere can be decrypted.
+    const auto size = std::filesystem::file_size(envelope, ec);
+    std::FILE* f = std::fopen(envelope.c_str(), "r+b");
+    if (f) {
+      std::vector<std::uint8_t> noise(ec ? 0 : size);
+      crypto::SodiumRandom().fill(noise);
+      std::fwrite(noise.data(), 1, noise.size(), f);
+      std::fflush(f);
+      ::fsync(::fileno(f));
+      std::fclose(f);
+    }
+    if (!std::filesystem::remove(envelope, ec) && ec)
+      return {Code::storage, "cannot remove " + envelope + ": " + ec.message()};
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal", ".lock"})
+    std::filesystem::remove(path + suffix, ec);
   return Status::ok();
 }
 
 void Replica::lock() {
-  db_.reset();  // the last file under the key closes: the page key is wiped
+  key_.reset();  // the device's signing key: wiped (SecureBuffer)
+  db_.reset();   // the last file under the key closes: the page key is wiped
   file_lock_.reset();
 }
 

@@ -80,6 +80,7 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   server_user_ = m.user;
   server_role_ = m.role;
   wipe_ = m.wipe;
+  lease_ = m.lease;
   std::vector<std::string> out;
   if (wipe_) {
     caught_up_ = true;  // a revoked device is sent nothing: it only uploads

@@ -88,6 +88,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
   if (config_.require_auth) {
     w.user = enrolled_user_;
     w.role = role_;
+    w.lease = lease_;
   }
   a.send.push_back(encode(w));
   return a;
@@ -130,6 +131,7 @@ SessionActions ServerSession::on_device(const Result<DeviceRecord>& device, std:
   upload_only_ = device->state == DeviceState::revoked_may_upload;
   enrolled_user_ = device->user;
   role_ = device->role;
+  lease_ = device->lease;
   phase_ = Phase::ready;
   return welcome(head, now_ms);
 }

@@ -56,6 +56,9 @@ struct Encoder {
     if (!m.user.empty()) o["user"] = m.user;
     if (!m.role.empty()) o["role"] = m.role;
     if (m.wipe) o["wipe"] = true;
+    if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
+      o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
+                    {"wipe_after_ms", m.lease.wipe_after_ms}};
     return o;
   }
   json::object operator()(const Challenge& m) const {
@@ -333,6 +336,13 @@ Result<Message> decode(std::string_view frame) {
     m.user = r.str_or("user", "");
     m.role = r.str_or("role", "");
     m.wipe = r.boolean("wipe", false);
+    if (const json::value* lease = o.if_contains("lease")) {
+      if (!lease->is_object()) return malformed("'lease' must be an object");
+      Reader lr(lease->get_object());
+      m.lease.sync_within_ms = lr.i64("sync_within_ms");
+      m.lease.wipe_after_ms = lr.i64("wipe_after_ms");
+      if (!lr.error().is_ok()) return lr.error();
+    }
     return finish(r, std::move(m));
   }
   if (type == "challenge") {

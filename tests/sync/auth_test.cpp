@@ -35,7 +35,7 @@ struct Pair {
     return c;
   }
   DeviceRecord record(DeviceState state = DeviceState::active) const {
-    return {"ana", "worker", key.public_key(), state};
+    return {"ana", "worker", key.public_key(), state, {14 * 86'400'000LL, 30 * 86'400'000LL}};
   }
 };
 
@@ -81,6 +81,7 @@ TEST_CASE("auth: an enrolled, active device is welcomed as its enrolled user", "
   CHECK(p.server.user() == "ana");
   auto next = p.client.on_frame(welcome.send[0]);
   CHECK(p.client.server_user() == "ana");
+  CHECK(p.client.lease().wipe_after_ms == 30 * 86'400'000LL);
   REQUIRE_FALSE(next.empty());
   CHECK(std::holds_alternative<Pull>(decoded(next[0])));
 }

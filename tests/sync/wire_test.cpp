@@ -27,8 +27,9 @@ TEST_CASE("wire: every message type round-trips") {
   CHECK(h.version == kProtocolVersion);
 
   CHECK(round_trip(Welcome{.head = 99, .server_ms = 123456}).head == 99);
-  auto full = round_trip(Welcome{99, 1, "ana", "lead", true});
+  auto full = round_trip(Welcome{99, 1, "ana", "lead", true, {3600, 7200}});
   CHECK((full.user == "ana" && full.role == "lead" && full.wipe));
+  CHECK((full.lease.sync_within_ms == 3600 && full.lease.wipe_after_ms == 7200));
   CHECK(round_trip(Challenge{std::string(64, 'a'), 5}).nonce == std::string(64, 'a'));
   CHECK(round_trip(Auth{std::string(128, 'b')}).signature == std::string(128, 'b'));
   auto en = round_trip(Enroll{test::device_id(3), std::string(64, 'c'), "ABCD-EFGH", 1});

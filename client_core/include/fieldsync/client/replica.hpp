@@ -27,6 +27,7 @@
 #include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/crypto/maintenance.hpp"
 #include "fieldsync/crypto/random.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/merge.hpp"
@@ -62,6 +63,8 @@ struct ReplicaOptions {
   // for the replica's file lock before failing with Code::busy.
   int busy_timeout_ms = 60'000;
   int page_cache_kib = kReplicaPageCacheKib;
+  // Open even when the offline lease asks for a sync first (the sync itself sets this).
+  bool for_sync = false;
 };
 
 // One change to one field in a local write. Values are given as text and converted by the
@@ -132,6 +135,24 @@ class Replica final : public sync::ClientStore {
   const std::string& user() const { return user_; }
   const sync::Schema& schema() const { return *schema_; }
 
+  // --- Device identity: an Ed25519 key pair made at init; the secret half lives only in the
+  // (encrypted) replica and in locked memory while unlocked. ---
+
+  // nullptr while locked.
+  const crypto::SigningKey* signing_key() const { return key_ ? &*key_ : nullptr; }
+  // Whether a server has bound this device to a user (enroll).
+  bool enrolled() const { return !enrolled_server_.empty(); }
+  const std::string& enrolled_server() const { return enrolled_server_; }
+  // Records an enrolment: the server's user replaces the local name, also in operations
+  // still in the outbox (they never left the device).
+  Status set_enrolled(const std::string& user, const std::string& role, const std::string& server);
+  // An authenticated sync ended well at `now_ms`: the lease clock restarts, with the
+  // programme's current lease.
+  Status record_checkin(std::int64_t now_ms, const sync::Lease& lease);
+  // Destroys a replica and its keys: the key envelope is overwritten and removed first (what
+  // is left cannot be decrypted), then every other file. No Replica may have it open.
+  static Status destroy(const std::string& path);
+
   // --- Locking: while locked, every call below fails with Code::locked. ---
 
   // Closes the database: the page key is wiped from memory, the file lock released.
@@ -180,6 +201,8 @@ class Replica final : public sync::ClientStore {
   void discard_files();
   Status load_meta();
   Status require_unlocked() const;
+  // After load_meta: the offline lease's verdict (Code::lease_expired, or the replica wiped).
+  Status check_lease();
   std::int64_t now();
   Result<std::string> write_op(
       const std::string& collection, const std::string& id,
@@ -194,6 +217,8 @@ class Replica final : public sync::ClientStore {
   std::string device_;
   std::string user_;
   std::uint64_t cursor_cache_ = 0;
+  std::optional<crypto::SigningKey> key_;
+  std::string enrolled_server_;
 };
 
 }  // namespace fieldsync::client

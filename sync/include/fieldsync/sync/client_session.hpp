@@ -70,6 +70,7 @@ class ClientSession {
   // Who the server knows this device as (from an authenticated welcome; empty otherwise).
   const std::string& server_user() const { return server_user_; }
   const std::string& server_role() const { return server_role_; }
+  const Lease& lease() const { return lease_; }
   // The server revoked this device and its outbox has been uploaded: destroy the replica.
   bool wipe_requested() const { return wipe_ && up_to_date(); }
   // Connected, the outbox holds nothing pending, nothing in flight, the pull caught up.
@@ -97,6 +98,7 @@ class ClientSession {
   bool wipe_ = false;
   std::string server_user_;
   std::string server_role_;
+  Lease lease_{};
   bool pull_in_flight_ = false;
   bool caught_up_ = false;
   bool outbox_drained_ = false;

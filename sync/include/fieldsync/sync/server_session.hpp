@@ -51,6 +51,7 @@ struct DeviceRecord {
   std::string role;  // worker, lead, admin
   crypto::PublicKey public_key{};
   DeviceState state = DeviceState::active;
+  Lease lease{};  // the programme's offline lease, told to the device at welcome
 };
 
 struct SessionActions {
@@ -113,6 +114,7 @@ class ServerSession {
   crypto::Signature signature_{};
   std::string enrolled_user_;  // from the directory (require_auth)
   std::string role_;
+  Lease lease_{};
   bool upload_only_ = false;
   // Per submitted batch: the results already decided (validation) and the ops' order.
   struct PendingBatch {

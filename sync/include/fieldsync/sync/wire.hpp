@@ -6,7 +6,7 @@
 //   auth     signature                              client -> server, answers the challenge
 //   enroll   device, public_key, code               client -> server, first frame (enrolment)
 //   enrolled user, role                             server -> client, then the server closes
-//   welcome  head, server_ms [, user, role, wipe]   server -> client
+//   welcome  head, server_ms [, user, role, wipe, lease{sync_within_ms, wipe_after_ms}]
 //   push     batch, ops[]                           client -> server
 //   ack      batch, results[]                       server -> client, after the durable commit
 //   pull     cursor, limit                          client -> server
@@ -66,6 +66,13 @@ struct Enrolled {
   std::string role;
 };
 
+// How long a device may go without checking in (0: no limit): past sync_within_ms the client
+// core opens the replica for a sync only; past wipe_after_ms it destroys the replica.
+struct Lease {
+  std::int64_t sync_within_ms = 0;
+  std::int64_t wipe_after_ms = 0;
+};
+
 struct Welcome {
   std::uint64_t head = 0;  // the server's newest sequence number
   std::int64_t server_ms = 0;
@@ -74,6 +81,7 @@ struct Welcome {
   std::string role{};
   // The device was revoked but may upload: push the outbox, expect nothing, then wipe.
   bool wipe = false;
+  Lease lease{};  // the programme's offline lease (authenticated sessions)
 };
 
 struct Push {
