@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# openssl is the command-line tool: tests/e2e/tls.sh makes its test certificates with it.
 PACKAGES=(build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev sqlite3 libsodium-dev libssl-dev
-  catch2 libspdlog-dev libcli11-dev clang-format python3 curl procps)
+  catch2 libspdlog-dev libcli11-dev clang-format python3 curl procps openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

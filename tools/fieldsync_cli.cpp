@@ -2,9 +2,10 @@
 // write offline, query, and sync with fieldsync-server. The command-line contract (commands,
 // --json shapes, exit codes) is the one in docs and issue 2; main() only wires it together.
 //
-// Exit codes: 0 success; 1 error (message on stderr as "error: ..."); for `sync`: 2 server
-// unreachable in time, 3 refused by the server, 4 some operations rejected; for any command
-// that opens the replica: 5 wrong passphrase, 6 the replica failed authentication (tampered).
+// Exit codes: 0 success; 1 error (message on stderr as "error: ...", for `sync` also a wss://
+// server whose certificate does not verify); for `sync`: 2 server unreachable in time, 3
+// refused by the server, 4 some operations rejected; for any command that opens the replica:
+// 5 wrong passphrase, 6 the replica failed authentication (tampered).
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -290,10 +291,14 @@ int cmd_outbox(const Globals& g, bool as_json) {
   return 0;
 }
 
-int cmd_sync(const Globals& g, const std::string& server, double timeout_s) {
+int cmd_sync(const Globals& g, const std::string& server, double timeout_s,
+             const std::string& ca_file) {
+  if (!ca_file.empty() && !server.starts_with("wss://"))
+    return fail({Code::invalid_argument, "--ca-file is for wss:// servers only"});
   auto r = open_replica(g);
   if (!r) return fail(r.status());
   fieldsync::client::SyncClientOptions options;
+  options.ca_file = ca_file;
   if (g.verbose) options.log = [](std::string_view m) { std::cerr << "sync: " << m << "\n"; };
   SyncClient client(**r, std::move(options));
   auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
@@ -394,7 +399,8 @@ static int run_main(int argc, char** argv) {
   app.footer(
       "Options before the command apply to every command; the command's own come after it.\n"
       "The passphrase is asked at the terminal (without echo) unless --passphrase-env is given.\n"
-      "Exit codes: 0 ok; 1 error; sync: 2 unreachable, 3 refused, 4 operations rejected;\n"
+      "Exit codes: 0 ok; 1 error (sync: also an untrusted server certificate); sync: 2\n"
+      "unreachable, 3 refused, 4 operations rejected;\n"
       "5 wrong passphrase; 6 the replica was tampered with (or damaged).");
   app.require_subcommand(1);
   Globals g;
@@ -405,7 +411,7 @@ static int run_main(int argc, char** argv) {
                  "asking at the terminal (for scripts)");
   app.add_flag("-v,--verbose", g.verbose, "Report sync progress on stderr");
 
-  std::string user, collection, id, server, new_env;
+  std::string user, collection, id, server, new_env, ca_file;
   std::string kdf = "interactive";
   std::vector<std::string> rest;
   bool as_json = false, all = false;
@@ -449,9 +455,18 @@ static int run_main(int argc, char** argv) {
 
   auto* sync = app.add_subcommand(
       "sync",
-      "Push the outbox and pull every change. Exit 0 up to date, 2 server unreachable "
-      "in time, 3 refused by the server, 4 some operations rejected");
-  sync->add_option("--server", server, "ws://HOST:PORT[/PATH] (path default /sync)")->required();
+      "Push the outbox and pull every change. Exit 0 up to date, 1 error (also: the "
+      "server's TLS certificate is not trusted), 2 server unreachable in time, 3 refused by "
+      "the server, 4 some operations rejected");
+  sync->add_option(
+          "--server", server,
+          "wss://HOST:PORT[/PATH] (TLS, the certificate verified) or ws://HOST:PORT[/PATH] "
+          "(path default /sync)")
+      ->required();
+  sync->add_option("--ca-file", ca_file,
+                   "wss://: trust only the certificate authorities in this PEM file instead of "
+                   "the system's store")
+      ->type_name("FILE");
   sync->add_option("--timeout", timeout_s, "Seconds to keep trying to reach the server")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -499,7 +514,7 @@ static int run_main(int argc, char** argv) {
   if (*get) return cmd_get(g, collection, id, as_json);
   if (*list) return cmd_list(g, collection, as_json);
   if (*conflicts) return cmd_conflicts(g, all, as_json);
-  if (*sync) return cmd_sync(g, server, timeout_s);
+  if (*sync) return cmd_sync(g, server, timeout_s, ca_file);
   if (*outbox) return cmd_outbox(g, as_json);
   if (*info) return cmd_info(g);
   if (*passwd) return cmd_passwd(g, new_env, kdf);

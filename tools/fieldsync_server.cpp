@@ -41,10 +41,6 @@ std::optional<ListenAddress> parse_listen(const std::string& text) {
   return out;
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
-
 // True when `file` lies inside `dir`: a copy of the directory would then carry its key along.
 bool is_inside(const std::string& file, const std::string& dir) {
   std::error_code file_ec;
@@ -78,12 +74,7 @@ bool prepare_data_dir(const std::string& data_dir) {
   return true;
 }
 
-void warn_about(const ListenAddress& addr, const std::string& listen, const std::string& data_dir,
-                const std::string& key_file) {
-  if (!is_loopback(addr.host))
-    std::cerr << "fieldsync-server: warning: listening on " << listen
-              << " without TLS; devices' data crosses the network unencrypted. Use a loopback "
-                 "address or a TLS-terminating proxy.\n";
+void warn_about(const std::string& data_dir, const std::string& key_file) {
   if (!key_file.empty() && is_inside(key_file, data_dir))
     std::cerr << "fieldsync-server: warning: the key file " << key_file
               << " is inside the data directory; a copy of the directory then unlocks the "
@@ -95,12 +86,16 @@ void warn_about(const ListenAddress& addr, const std::string& listen, const std:
 static int run_main(int argc, char** argv) {
   CLI::App app{
       "fieldsync-server: the fieldsync sync server. Devices connect over WebSocket at "
-      "ws://HOST:PORT/sync; GET /healthz reports the server's state. Stops cleanly on SIGINT "
-      "or SIGTERM."};
+      "wss://HOST:PORT/sync (with --tls-cert and --tls-key) or ws://HOST:PORT/sync; GET "
+      "/healthz reports the server's state. Plain ws is served on loopback addresses only, "
+      "unless --insecure-behind-proxy. Stops cleanly on SIGINT or SIGTERM."};
   std::string data_dir;
   std::string listen = "127.0.0.1:8700";
   std::string key_file;
   std::string new_key_file;
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure_behind_proxy = false;
   auto* data_opt = app.add_option("--data", data_dir,
                                   "data directory, created if missing; the store is "
                                   "DIR/fieldsync.db (required to serve)")
@@ -121,6 +116,15 @@ static int run_main(int argc, char** argv) {
       ->excludes(data_opt)
       ->excludes(listen_opt)
       ->excludes(key_opt);
+  app.add_option("--tls-cert", tls_cert,
+                 "serve TLS only (wss://, https://) with the PEM certificate chain in FILE, leaf "
+                 "first; needs --tls-key")
+      ->type_name("FILE");
+  app.add_option("--tls-key", tls_key, "the unencrypted PEM private key of --tls-cert")
+      ->type_name("FILE");
+  app.add_flag("--insecure-behind-proxy", insecure_behind_proxy,
+               "without TLS, listen on a non-loopback address anyway: for a deployment where a "
+               "TLS-terminating proxy is in front (devices use wss:// to the proxy)");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--new-key-file") > 0) return write_new_key_file(new_key_file);
   if (data_dir.empty()) return app.exit(CLI::RequiredError("--data"));
@@ -132,13 +136,16 @@ static int run_main(int argc, char** argv) {
     return 1;
   }
   if (!prepare_data_dir(data_dir)) return 1;
-  warn_about(*addr, listen, data_dir, key_file);
+  warn_about(data_dir, key_file);
 
   fieldsync::server::ServerConfig config;
   config.data_dir = data_dir;
   config.key_file = key_file;
   config.host = addr->host;
   config.port = addr->port;
+  config.tls_cert_file = tls_cert;
+  config.tls_key_file = tls_key;
+  config.insecure_behind_proxy = insecure_behind_proxy;
   config.handle_signals = true;
   auto server = fieldsync::server::Server::start(std::move(config));
   if (!server) {

@@ -52,6 +52,13 @@ class RecordingStore final : public sync::ClientStore {
   std::optional<Status> error_;
 };
 
+// Connection failures that a retry cannot change: an untrusted server certificate, a bad CA
+// file.
+bool is_final(const Status& connect_failure) {
+  return connect_failure.code() == Code::untrusted_server ||
+         connect_failure.code() == Code::invalid_argument;
+}
+
 std::string seconds_text(milliseconds d) {
   auto tenths = d.count() / 100;
   return std::to_string(tenths / 10) + (tenths % 10 ? "." + std::to_string(tenths % 10) : "") +
@@ -76,7 +83,10 @@ std::string_view outcome_name(SyncOutcome::Kind kind) {
 
 SyncClient::SyncClient(Replica& replica, SyncClientOptions options)
     : replica_(replica), options_(std::move(options)) {
-  if (!options_.make_transport) options_.make_transport = make_websocket_transport;
+  if (!options_.make_transport)
+    options_.make_transport = [options = TransportOptions{options_.ca_file}] {
+      return make_websocket_transport(options);
+    };
   if (!options_.random) {
     own_random_ = std::make_unique<crypto::SodiumRandom>();
     options_.random = own_random_.get();
@@ -201,6 +211,11 @@ SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
     log("connecting to " + endpoint->to_string());
     auto transport = options_.make_transport();
     if (Status c = transport->connect(*endpoint, deadline); !c) {
+      if (is_final(c)) {
+        outcome.kind = SyncOutcome::Kind::failed;
+        outcome.detail = c;
+        return outcome;
+      }
       last = c;
     } else {
       bool welcomed = false;
@@ -252,6 +267,11 @@ SyncOutcome SyncClient::run_live(std::string_view url, const std::stop_token& st
   for (int attempt = 0; !stop.stop_requested();) {
     auto transport = options_.make_transport();
     Status last = transport->connect(*endpoint, Clock::now() + options_.live_connect_timeout);
+    if (is_final(last)) {
+      outcome.kind = SyncOutcome::Kind::failed;
+      outcome.detail = last;
+      return outcome;
+    }
     if (last) {
       bool welcomed = false;
       auto deadline = Clock::time_point::max();

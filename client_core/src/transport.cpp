@@ -1,4 +1,4 @@
-// Server URLs: ws://HOST:PORT[/PATH] parsed into an Endpoint (no networking here).
+// Server URLs: ws:// and wss://HOST:PORT[/PATH] parsed into an Endpoint (no networking here).
 #include "fieldsync/client/transport.hpp"
 
 #include <cctype>
@@ -8,8 +8,9 @@ namespace fieldsync::client {
 namespace {
 
 Status bad_url(std::string_view url, std::string_view why) {
-  return {Code::invalid_argument, "invalid server URL '" + std::string(url) + "': " +
-                                      std::string(why) + " (expected ws://HOST:PORT[/PATH])"};
+  return {Code::invalid_argument,
+          "invalid server URL '" + std::string(url) + "': " + std::string(why) +
+              " (expected ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH])"};
 }
 
 bool host_char(char c) {
@@ -20,22 +21,22 @@ bool host_char(char c) {
 
 std::string Endpoint::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return "ws://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
+  return (tls ? "wss://" : "ws://") + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) +
+         path;
 }
 
 Result<Endpoint> parse_ws_url(std::string_view url) {
-  constexpr std::string_view kScheme = "ws://";
-  if (url.starts_with("wss://"))
-    return bad_url(url,
-                   "wss:// is not supported yet; use ws:// on loopback or behind a "
-                   "TLS-terminating proxy");
-  if (!url.starts_with(kScheme)) return bad_url(url, "it must start with ws://");
-  std::string_view rest = url.substr(kScheme.size());
+  constexpr std::string_view kPlain = "ws://";
+  constexpr std::string_view kTls = "wss://";
+  const bool tls = url.starts_with(kTls);
+  if (!tls && !url.starts_with(kPlain)) return bad_url(url, "it must start with ws:// or wss://");
+  std::string_view rest = url.substr(tls ? kTls.size() : kPlain.size());
   std::size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
 
   Endpoint ep;
+  ep.tls = tls;
   std::string_view port_text;
   if (authority.starts_with('[')) {
     std::size_t close = authority.find(']');

@@ -168,6 +168,11 @@ std::string Statement::column_text(int i) const {
                          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
            : std::string();
 }
+std::vector<std::uint8_t> Statement::column_blob(int i) const {
+  const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, i));
+  return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, i))
+           : std::vector<std::uint8_t>();
+}
 bool Statement::column_is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
 }  // namespace fieldsync::crypto

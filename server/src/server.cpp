@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -21,6 +22,7 @@
 #include "fieldsync/server/writer.hpp"
 #include "http_session.hpp"
 #include "shared_state.hpp"
+#include "tls_context.hpp"
 
 namespace fieldsync::server {
 
@@ -72,16 +74,36 @@ struct Server::Impl {
   tcp::acceptor acceptor{ctl};
   net::steady_timer grace{ctl};
   std::optional<net::signal_set> signals;
+  std::unique_ptr<net::ssl::context> tls;  // null: plain ws
+  TlsSettings tls_settings;
+  tcp::endpoint endpoint;  // to listen on
   std::uint16_t port = 0;
   std::once_flag stop_once;
 
+  Status load_tls();
+  Status resolve();
   Status listen();
   void do_accept();
   void on_accept(boost::system::error_code ec, tcp::socket socket);
   void stop();
 };
 
-Status Server::Impl::listen() {
+// Both TLS files or neither; with them every connection is TLS.
+Status Server::Impl::load_tls() {
+  if (config.tls_cert_file.empty() && config.tls_key_file.empty()) return Status::ok();
+  if (config.tls_cert_file.empty() || config.tls_key_file.empty())
+    return Status(Code::invalid_argument,
+                  "TLS needs both a certificate and its key (--tls-cert and --tls-key)");
+  auto context = make_tls_context(config.tls_cert_file, config.tls_key_file);
+  if (!context) return context.status();
+  tls = std::move(*context);
+  tls_settings.context = tls.get();
+  tls_settings.handshake_timeout = std::chrono::milliseconds(config.tls_handshake_timeout_ms);
+  return Status::ok();
+}
+
+// Resolves the listen address; plain ws is for loopback unless a TLS proxy is in front.
+Status Server::Impl::resolve() {
   boost::system::error_code ec;
   tcp::resolver resolver(ioc);
   auto results = resolver.resolve(config.host, std::to_string(config.port),
@@ -89,7 +111,24 @@ Status Server::Impl::listen() {
   if (ec || results.empty())
     return Status(Code::invalid_argument,
                   "cannot resolve listen address '" + config.host + "': " + ec.message());
-  const tcp::endpoint ep = results.begin()->endpoint();
+  endpoint = results.begin()->endpoint();
+  const std::string where = config.host + ":" + std::to_string(config.port);
+  if (!tls && !endpoint.address().is_loopback()) {
+    if (!config.insecure_behind_proxy)
+      return Status(Code::invalid_argument,
+                    "refusing plain ws on " + where +
+                        ", which is not a loopback address: give a TLS certificate and key "
+                        "(--tls-cert, --tls-key), or --insecure-behind-proxy when a "
+                        "TLS-terminating proxy is in front");
+    log->warn("plain ws on {} (insecure behind proxy): traffic is unencrypted up to the proxy",
+              where);
+  }
+  return Status::ok();
+}
+
+Status Server::Impl::listen() {
+  boost::system::error_code ec;
+  const tcp::endpoint& ep = endpoint;
   const std::string where = config.host + ":" + std::to_string(config.port);
   if (acceptor.open(ep.protocol(), ec); ec)
     return Status(Code::invalid_argument, "cannot listen on " + where + ": " + ec.message());
@@ -115,7 +154,10 @@ void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (ec) {
     log->warn("accept failed: {}", ec.message());
   } else if (!shared->stopping.load()) {
-    start_http_session(std::move(socket), *shared);
+    if (tls)
+      start_https_session(std::move(socket), tls_settings, *shared);
+    else
+      start_http_session(std::move(socket), *shared);
   }
   do_accept();
 }
@@ -159,6 +201,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   std::error_code fec;
   if (c.data_dir.empty() || !std::filesystem::is_directory(c.data_dir, fec))
     return Status(Code::invalid_argument, "data directory '" + c.data_dir + "' does not exist");
+  if (Status s = impl->load_tls(); !s) return s;
+  if (Status s = impl->resolve(); !s) return s;
   const std::string path = (std::filesystem::path(c.data_dir) / kStoreFileName).string();
   SqliteStoreOptions store_options;
   store_options.key_file = c.key_file;
@@ -194,8 +238,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     });
   }
   net::post(impl->ctl, [raw = impl.get()] { raw->do_accept(); });
-  impl->log->info("store {} ({}) opened at head {}; listening on {}:{}", path,
-                  c.key_file.empty() ? "plain" : "encrypted", *head, c.host, impl->port);
+  impl->log->info("store {} ({}) opened at head {}; listening on {}:{} ({})", path,
+                  c.key_file.empty() ? "plain" : "encrypted", *head, c.host, impl->port,
+                  impl->tls ? "tls" : "plain ws");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -14,7 +12,6 @@
 #include <boost/json.hpp>
 
 #include "fieldsync/crypto/database.hpp"
-#include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::server {
@@ -24,30 +21,9 @@ using crypto::Statement;
 
 namespace {
 
-constexpr const char* kKind = "fieldsync-server";
 // A pulled page stops growing past this many bytes of operations so that its changes frame
 // stays well under the protocol's frame limit.
 constexpr std::size_t kPageBudgetBytes = sync::kMaxFrameBytes / 2;
-
-constexpr const char* kCreateSql = R"sql(
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE log(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  op_id TEXT NOT NULL UNIQUE,
-  device TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  record TEXT NOT NULL,
-  op_json TEXT NOT NULL,
-  skewed INTEGER NOT NULL,
-  received_ms INTEGER NOT NULL);
-CREATE TABLE records(
-  collection TEXT NOT NULL,
-  id TEXT NOT NULL,
-  state_json TEXT NOT NULL,
-  fields_json TEXT NOT NULL,
-  deleted INTEGER NOT NULL,
-  PRIMARY KEY(collection, id)) WITHOUT ROWID;
-)sql";
 
 // Resets a statement however the scope is left, so a cached statement is always reusable.
 class ResetOnExit {
@@ -68,72 +44,6 @@ Result<json::value> parse_json(const std::string& text, const char* what) {
   return v;
 }
 
-// An error from opening the store at `path`, keeping its code and naming the store once.
-Status with_path(const Status& s, const std::string& path) {
-  if (s.code() == Code::tampered)  // the message names the file and page
-    return Status(Code::tampered,
-                  "store '" + path + "' was tampered with or damaged: " + s.message());
-  if (s.message().find(path) != std::string::npos) return s;
-  return Status(s.code(), "store '" + path + "': " + s.message());
-}
-
-// True when `path` begins with the header of a plain (unencrypted) SQLite database.
-bool is_plain_sqlite(const std::string& path) {
-  constexpr std::string_view kHeader{"SQLite format 3\0", 16};
-  std::string head(kHeader.size(), '\0');
-  std::ifstream in(path, std::ios::binary);
-  return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == kHeader;
-}
-
-Result<crypto::Credential> read_key_file(const std::string& key_file) {
-  auto credential = crypto::Credential::from_key_file(key_file);
-  if (credential || credential.status().code() != Code::not_found) return credential;
-  return Status(Code::not_found, "key file '" + key_file + "' does not exist");
-}
-
-// Why an existing store without a key envelope cannot be opened with a key.
-Status no_envelope(const std::string& path) {
-  if (is_plain_sqlite(path))
-    return Status(Code::invalid_argument,
-                  "'" + path +
-                      "' is not encrypted; start without a key file (a plain store is not "
-                      "encrypted in place)");
-  return Status(Code::invalid_argument, "'" + path + "' is not a plain store and has no key " +
-                                            "envelope '" + crypto::envelope_path(path) +
-                                            "' (restore it from the store's backup)");
-}
-
-using StoreKey = std::optional<crypto::DatabaseKey>;
-
-// The result of create_key/open_key on the store at `path`, unlocked with `key_file`.
-Result<StoreKey> as_store_key(Result<crypto::DatabaseKey> key, const std::string& path,
-                              const std::string& key_file) {
-  if (key) return StoreKey(std::move(*key));
-  if (key.status().code() == Code::wrong_passphrase)
-    return Status(Code::wrong_passphrase,
-                  with_path(key.status(), path).message() + " (tried '" + key_file + "')");
-  return with_path(key.status(), path);
-}
-
-// The key of the store at `path`: none for a plain store; unwrapped from the envelope of an
-// encrypted one; made (with its envelope) for a new store when a key file is given. Errors
-// name the store or the key file.
-Result<StoreKey> store_key(const std::string& path, const std::string& key_file) {
-  const std::string envelope = crypto::envelope_path(path);
-  std::error_code ec;
-  const bool encrypted = std::filesystem::exists(envelope, ec);
-  if (key_file.empty()) {
-    if (!encrypted) return StoreKey();
-    return Status(Code::invalid_argument, "'" + path + "' is encrypted (its key envelope '" +
-                                              envelope + "' exists) but no key file was given");
-  }
-  auto credential = read_key_file(key_file);
-  if (!credential) return credential.status();
-  if (encrypted) return as_store_key(crypto::open_key(path, *credential), path, key_file);
-  if (std::filesystem::exists(path, ec)) return no_envelope(path);
-  return as_store_key(crypto::create_key(path, *credential), path, key_file);
-}
-
 struct WriteStatements {
   Statement find_op;
   Statement load;
@@ -150,14 +60,8 @@ struct Reader {
 
 Result<Statement> prep(Database& db, std::string_view sql) { return db.prepare(sql); }
 
-// `key`: the store's key, or null for a plain store.
-Result<std::unique_ptr<Reader>> open_reader(const std::string& path,
-                                            const crypto::DatabaseKey* key) {
-  crypto::OpenOptions o;
-  o.create = false;
-  o.read_only = true;
-  o.key = key;
-  auto db = Database::open(path, o);
+Result<std::unique_ptr<Reader>> open_reader(const StoreFile& file) {
+  auto db = file.connect(/*writable=*/false);
   if (!db) return db.status();
   auto entries = prep(**db,
                       "SELECT seq, op_json, skewed FROM log WHERE seq > ?1 AND device <> ?2 "
@@ -179,54 +83,12 @@ Result<std::uint64_t> query_head(Reader& r) {
   return static_cast<std::uint64_t>(*row ? r.head.column_int(0) : 0);
 }
 
-// Checks that an existing file is a fieldsync server store of our format, or creates the
-// tables in an empty one.
-Status init_schema(Database& db) {
-  auto tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table'");
-  if (!tables) return tables.status();
-  bool any = false;
-  bool has_meta = false;
-  for (;;) {
-    auto row = tables->step();
-    if (!row) return row.status();
-    if (!*row) break;
-    any = true;
-    if (tables->column_text(0) == "meta") has_meta = true;
-  }
-  if (!any) {
-    return crypto::in_transaction(db, [&]() -> Status {
-      if (Status s = db.exec(kCreateSql); !s) return s;
-      auto ins = db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2)");
-      if (!ins) return ins.status();
-      if (Status s = ins->bind(1, "format").bind(2, std::to_string(kStoreFormat)).run(); !s)
-        return s;
-      return ins->bind(1, "kind").bind(2, kKind).run();
-    });
-  }
-  if (!has_meta) return Status(Code::storage, "the file is not a fieldsync server store");
-  auto meta = db.prepare("SELECT key, value FROM meta WHERE key IN ('format', 'kind')");
-  if (!meta) return meta.status();
-  std::string format;
-  std::string kind;
-  for (;;) {
-    auto row = meta->step();
-    if (!row) return row.status();
-    if (!*row) break;
-    (meta->column_text(0) == "format" ? format : kind) = meta->column_text(1);
-  }
-  if (kind != kKind) return Status(Code::storage, "the file is not a fieldsync server store");
-  if (format != std::to_string(kStoreFormat))
-    return Status(Code::storage, "store format " + format + " is not supported (expected " +
-                                     std::to_string(kStoreFormat) + ")");
-  return Status::ok();
-}
-
 }  // namespace
 
 struct SqliteStore::Impl {
-  std::string path;
+  explicit Impl(StoreFile f) : file(std::move(f)) {}
+  StoreFile file;  // every connection opens through it (key, pragmas)
   SqliteStoreOptions options;
-  StoreKey key;  // encrypted stores: every connection opens under it; set once in open()
   std::unique_ptr<Database> wdb;  // the writer thread's connection
   std::optional<WriteStatements> w;
   bool tx_open = false;  // used by the writer thread only
@@ -260,10 +122,8 @@ struct SqliteStore::Impl {
         return r;
       }
     }
-    return open_reader(path, key_ptr());
+    return open_reader(file);
   }
-
-  const crypto::DatabaseKey* key_ptr() const { return key ? &*key : nullptr; }
 };
 
 namespace {
@@ -345,17 +205,12 @@ SqliteStore::~SqliteStore() = default;
 
 namespace {
 
-// The writer connection (creating the file and its tables when new) and its statements.
+// The writer connection (synchronous=FULL: a commit is on disk before its ops are
+// acknowledged) and its statements.
 Status open_writer(SqliteStore::Impl& impl) {
-  crypto::OpenOptions o;
-  o.create = true;
-  o.wal = true;
-  o.synchronous = "FULL";  // a commit is on disk before its ops are acknowledged
-  o.key = impl.key_ptr();
-  auto db = Database::open(impl.path, o);
+  auto db = impl.file.connect(/*writable=*/true);
   if (!db) return db.status();
   impl.wdb = std::move(*db);
-  if (Status s = init_schema(*impl.wdb); !s) return s;
 
   auto find_op = impl.wdb->prepare("SELECT seq FROM log WHERE op_id = ?1");
   auto load = impl.wdb->prepare("SELECT state_json FROM records WHERE collection=?1 AND id=?2");
@@ -378,21 +233,21 @@ Status open_writer(SqliteStore::Impl& impl) {
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        SqliteStoreOptions options) {
-  auto impl = std::make_unique<Impl>();
-  impl->path = path;
+  auto file = StoreFile::open(path, options.key_file);
+  if (!file) return file.status();
+  auto impl = std::make_unique<Impl>(std::move(*file));
   impl->options = std::move(options);
-  auto key = store_key(path, impl->options.key_file);
-  if (!key) return key.status();
-  impl->key = std::move(*key);
-  if (Status s = open_writer(*impl); !s) return with_path(s, path);
+  if (Status s = open_writer(*impl); !s) return impl->file.annotate(s);
 
   // Open one reader now so that a store we cannot read fails at start-up, not later.
-  auto reader = open_reader(path, impl->key_ptr());
-  if (!reader) return with_path(reader.status(), path);
-  if (auto h = query_head(**reader); !h) return with_path(h.status(), path);
+  auto reader = open_reader(impl->file);
+  if (!reader) return impl->file.annotate(reader.status());
+  if (auto h = query_head(**reader); !h) return impl->file.annotate(h.status());
   impl->idle.push_back(std::move(*reader));
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
 }
+
+const StoreFile& SqliteStore::file() const { return impl_->file; }
 
 Result<std::unique_ptr<StoreTx>> SqliteStore::begin() {
   assert(!impl_->tx_open && "one StoreTx at a time");

@@ -1,13 +1,20 @@
 // The single writer thread with group commit (contract in writer.hpp).
 #include "fieldsync/server/writer.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "fieldsync/server/apply.hpp"
 
 namespace fieldsync::server {
 namespace {
+
+// A poll fans out at most this many pages of other processes' entries; the rest waits for
+// the next poll, so a huge external import cannot stall the group commits for long.
+constexpr std::uint32_t kPollPageEntries = 500;
+constexpr int kPollMaxPages = 20;
 
 std::int64_t system_now_ms() {
   using namespace std::chrono;
@@ -45,12 +52,21 @@ void Writer::stop() {
 }
 
 void Writer::run() {
+  using Clock = std::chrono::steady_clock;
+  if (auto head = store_.head()) known_head_ = *head;
+  const auto poll_every = std::chrono::milliseconds(config_.poll_ms);
+  auto next_poll = Clock::now() + poll_every;
   std::vector<Submission> group;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
+      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      if (config_.poll_ms > 0) {
+        cv_.wait_until(lock, next_poll, ready);
+      } else {
+        cv_.wait(lock, ready);
+      }
+      if (stopping_ && queue_.empty()) return;  // everything queued is done
       // Drain: at least one submission, then more while the group stays under the cap.
       std::size_t ops = 0;
       while (!queue_.empty() &&
@@ -60,8 +76,26 @@ void Writer::run() {
         queue_.pop_front();
       }
     }
-    process(group);
+    if (!group.empty()) process(group);
     group.clear();
+    if (config_.poll_ms > 0 && Clock::now() >= next_poll) {
+      poll_log();
+      next_poll = Clock::now() + poll_every;
+    }
+  }
+}
+
+void Writer::poll_log() {
+  auto head = store_.head();
+  if (!head) return;  // try again at the next poll
+  if (!known_head_) known_head_ = *head;
+  for (int page = 0; page < kPollMaxPages && *known_head_ < *head; ++page) {
+    auto changes = store_.read_log(*known_head_, kPollPageEntries, std::string());
+    if (!changes) return;
+    known_head_ = std::max(*known_head_, changes->cursor);
+    external_entries_.fetch_add(changes->entries.size());
+    if (fan_out_ && !changes->entries.empty()) fan_out_(changes->entries);
+    if (!changes->more) break;
   }
 }
 
@@ -83,8 +117,8 @@ void Writer::process(std::vector<Submission>& group) {
   if (!failure) {
     failed_groups_.fetch_add(1);
     for (Submission& sub : group) {
+      submissions_.fetch_add(1);  // before the callback: a waiter may read it at once
       sub.done(failure);
-      submissions_.fetch_add(1);
     }
     return;
   }
@@ -101,9 +135,10 @@ void Writer::process(std::vector<Submission>& group) {
   }
   commits_.fetch_add(1);
   ops_applied_.fetch_add(op_count);
+  if (!accepted.empty()) known_head_ = std::max(known_head_.value_or(0), accepted.back().seq);
   for (std::size_t i = 0; i < group.size(); ++i) {
-    group[i].done(std::move(results[i]));
     submissions_.fetch_add(1);
+    group[i].done(std::move(results[i]));
   }
   if (fan_out_ && !accepted.empty()) fan_out_(accepted);
 }

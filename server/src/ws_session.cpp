@@ -1,7 +1,8 @@
 // The WebSocket sync session: the transport around one sync::ServerSession. One session per
 // connection, on its own strand, kept alive by shared_from_this; paired do_x/on_x handlers.
 // One write in flight with a bounded queue behind it; reads of the log are paced by that
-// queue, so a slow device cannot grow the server's memory.
+// queue, so a slow device cannot grow the server's memory. The session is a template on the
+// stream under the WebSocket (plain TCP or TLS); both are instantiated here, once.
 #include "ws_session.hpp"
 
 #include <deque>
@@ -15,6 +16,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "fieldsync/sync/server_session.hpp"
@@ -34,9 +36,12 @@ constexpr std::size_t kHardFrameLimit = 4 * sync::kMaxFrameBytes;
 // Queued frames below which the next page of a log read is fetched.
 constexpr std::size_t kReadPaceFrames = 2;
 
-class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
+template <class Stream>
+class WsSession final : public Connection, public std::enable_shared_from_this<WsSession<Stream>> {
+  using std::enable_shared_from_this<WsSession<Stream>>::shared_from_this;
+
  public:
-  WsSession(beast::tcp_stream&& stream, SharedState& shared)
+  WsSession(Stream&& stream, SharedState& shared)
       : ws_(std::move(stream)), shared_(shared), proto_(shared.schema) {
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
@@ -254,7 +259,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     shared_.log->warn("session {}: {} failed: {}", device_or_none(), what, ec.message());
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   SharedState& shared_;
   sync::ServerSession proto_;
   std::string peer_ = "?";
@@ -272,11 +277,21 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   std::uint64_t entries_sent_ = 0;
 };
 
+template <class Stream>
+void start(Stream&& stream, const http::request<http::string_body>& upgrade, SharedState& shared) {
+  std::make_shared<WsSession<Stream>>(std::forward<Stream>(stream), shared)->run(upgrade);
+}
+
 }  // namespace
 
-void start_ws_session(beast::tcp_stream&& stream, http::request<http::string_body> upgrade,
+void start_ws_session(beast::tcp_stream&& stream, const http::request<http::string_body>& upgrade,
                       SharedState& shared) {
-  std::make_shared<WsSession>(std::move(stream), shared)->run(upgrade);
+  start(std::move(stream), upgrade, shared);
+}
+
+void start_ws_session(beast::ssl_stream<beast::tcp_stream>&& stream,
+                      const http::request<http::string_body>& upgrade, SharedState& shared) {
+  start(std::move(stream), upgrade, shared);
 }
 
 }  // namespace fieldsync::server

@@ -323,3 +323,47 @@ TEST_CASE("a server that accepts but never answers does not hang the client", "[
   CHECK(took >= 900ms);
   CHECK(took < 4s);
 }
+
+TEST_CASE("an untrusted server certificate ends the sync at once, without retries",
+          "[sync_client]") {
+  // A transport whose every connection finds the server's certificate untrusted.
+  class Untrusted final : public fieldsync::client::Transport {
+   public:
+    explicit Untrusted(int& attempts) : attempts_(attempts) {}
+    fieldsync::Status connect(const fieldsync::client::Endpoint&, Clock::time_point) override {
+      ++attempts_;
+      return {Code::untrusted_server, "server certificate not trusted: certificate verify failed"};
+    }
+    void send(std::string) override {}
+    fieldsync::Result<std::optional<std::string>> receive(Clock::time_point) override {
+      return fieldsync::Status(Code::unreachable, "not connected");
+    }
+    void close(Clock::time_point) override {}
+
+   private:
+    int& attempts_;
+  };
+
+  TempDir dir;
+  FakeClock clock;
+  fieldsync::crypto::SeededRandom random(9);
+  auto a = make_replica(dir.file("a.db"), clock);
+  int attempts = 0;
+  SyncClientOptions o;
+  o.random = &random;
+  o.make_transport = [&attempts] { return std::make_unique<Untrusted>(attempts); };
+  SyncClient client(*a, std::move(o));
+
+  const auto start = std::chrono::steady_clock::now();
+  SyncOutcome out = client.sync_once("wss://127.0.0.1:9/sync", 10s);
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  CHECK(out.kind == SyncOutcome::Kind::failed);
+  CHECK(out.detail.code() == Code::untrusted_server);
+  CHECK(attempts == 1);
+
+  std::stop_source stop;
+  out = client.run_live("wss://127.0.0.1:9/sync", stop.get_token());
+  CHECK(out.kind == SyncOutcome::Kind::failed);
+  CHECK(out.detail.code() == Code::untrusted_server);
+  CHECK(attempts == 2);
+}

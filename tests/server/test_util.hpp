@@ -54,6 +54,7 @@ class RunningServer {
   RunningServer(const RunningServer&) = delete;
   RunningServer& operator=(const RunningServer&) = delete;
   std::uint16_t port() const { return server_->port(); }
+  std::string data_dir() const { return dir_.path().string(); }
   server::Server& server() { return *server_; }
   // Stops the server and waits for run() to return.
   void stop();

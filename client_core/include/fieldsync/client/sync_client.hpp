@@ -52,6 +52,9 @@ struct SyncClientOptions {
   // connection attempt may take.
   std::chrono::milliseconds live_poll{1000};
   std::chrono::milliseconds live_connect_timeout{10'000};
+  // wss:// URLs: trust only the certificate authorities in this PEM file instead of the
+  // system's store (see TransportOptions). Used by the default transport only.
+  std::string ca_file;
   // Makes the transport for each connection; empty means make_websocket_transport.
   std::function<std::unique_ptr<Transport>()> make_transport;
   // Jitter source; nullptr means crypto::SodiumRandom. Borrowed.
@@ -72,10 +75,13 @@ class SyncClient {
   // Pushes the outbox and pulls everything, then closes. Gives up (unreachable) when no
   // connection could be made, or no progress was made, for `timeout` (each acknowledged,
   // refused or pulled operation restarts the clock, so a long first sync is not cut off).
+  // A server whose TLS certificate does not verify (Code::untrusted_server) or a bad CA file
+  // (Code::invalid_argument) fails at once: retrying cannot help.
   SyncOutcome sync_once(std::string_view url, std::chrono::milliseconds timeout);
 
   // Stays connected until `stop` is requested: applies live changes, pushes local writes,
-  // reconnects with backoff after drops. Returns up_to_date when stopped, or refused/failed.
+  // reconnects with backoff after drops. Returns up_to_date when stopped, or refused/failed
+  // (failed at once for an untrusted server or a bad CA file, as sync_once).
   SyncOutcome run_live(std::string_view url, const std::stop_token& stop);
 
   // A local write was made (through any Replica object on the same file): push soon.

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fieldsync/crypto/encrypted_vfs.hpp"
 #include "fieldsync/status.hpp"
@@ -91,6 +92,7 @@ class Statement {
 
   std::int64_t column_int(int i) const;
   std::string column_text(int i) const;
+  std::vector<std::uint8_t> column_blob(int i) const;
   bool column_is_null(int i) const;
 
  private:

@@ -1,6 +1,8 @@
 // The fieldsync server: one TCP listener speaking HTTP (GET /healthz) and the WebSocket sync
-// protocol (upgrade on /sync), the SQLite store in DATA_DIR/fieldsync.db, one writer thread
-// with group commit, and live fan-out of accepted operations to every connected device.
+// protocol (upgrade on /sync), over TLS when given a certificate (wss://, https://) and plain
+// otherwise (ws://, loopback only unless explicitly allowed), the SQLite store in
+// DATA_DIR/fieldsync.db, one writer thread with group commit, and live fan-out of accepted
+// operations to every connected device.
 //
 // Lifecycle: start() opens (or creates) the store and binds the listener; run() serves until
 // stop(); stop() stops accepting, lets the writer finish the commits in flight (their acks
@@ -34,7 +36,17 @@ struct ServerConfig {
   // SqliteStoreOptions::key_file); a new store is created encrypted.
   std::string key_file;
   std::string host = "127.0.0.1";
-  std::uint16_t port = 8700;             // 0: any free port (see Server::port())
+  std::uint16_t port = 8700;  // 0: any free port (see Server::port())
+  // TLS: both set (PEM files: the certificate chain, leaf first, and its unencrypted private
+  // key) makes every connection TLS 1.2 or 1.3 (wss://HOST:PORT/sync, https://HOST:PORT/healthz);
+  // both empty serves plain ws:// and http://. No client certificates are asked for.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // A connection that has not completed its TLS handshake by then is dropped.
+  int tls_handshake_timeout_ms = 10'000;
+  // Without TLS a host that is not a loopback address is refused, unless this is set: the
+  // deployment puts a TLS-terminating proxy in front (a warning is logged).
+  bool insecure_behind_proxy = false;
   int io_threads = 1;                    // threads running the network, run()'s caller included
   std::function<std::int64_t()> now_ms;  // null: the system clock
   std::int64_t max_ahead_ms = sync::kDefaultMaxAheadMs;  // device clocks beyond: flagged
@@ -62,8 +74,11 @@ struct ServerCounters {
 
 class Server {
  public:
-  // Opens the store and binds the listener. Errors: Code::storage (the store cannot be
-  // opened or is not a fieldsync store), Code::invalid_argument (bad host, address in use),
+  // Loads the TLS certificate and key, opens the store and binds the listener. Errors:
+  // Code::storage (the store cannot be opened or is not a fieldsync store),
+  // Code::invalid_argument (bad host, address in use, plain ws on a non-loopback address
+  // without insecure_behind_proxy, one TLS file without the other, a TLS file missing,
+  // unreadable or not PEM, a key that does not match the certificate),
   // and the key errors of SqliteStore::open (key file missing, malformed or too open; a plain
   // store given a key or an encrypted one given none; wrong key; tampered pages).
   static Result<std::unique_ptr<Server>> start(ServerConfig config);

@@ -1,10 +1,14 @@
 // The embedded store: one SQLite file (WAL, synchronous=FULL, so a commit is durable once it
 // returns) holding the operation log, the merged records and a format version.
 //
-//   log(seq INTEGER PRIMARY KEY, op_id TEXT UNIQUE, device, collection, record, op_json,
-//       skewed, received_ms)                      every accepted op, seq = server sequence
+//   log(seq INTEGER PRIMARY KEY AUTOINCREMENT, op_id TEXT UNIQUE, device, collection, record,
+//       op_json, skewed, received_ms)             every accepted op, seq = server sequence
 //   records(collection, id, state_json, fields_json, deleted)   merged state per record
-//   meta(key PRIMARY KEY, value)                  "format" = kStoreFormat, "kind"
+//   meta(key PRIMARY KEY, value)                  "format" = kStoreFormat, "kind", ...
+// The same file holds the directory's tables (directory.hpp); store_file.hpp opens it and
+// creates or migrates the schema. Sequence numbers come from SQLite (AUTOINCREMENT), never
+// from a cache, so another process (fieldsync-admin) may append to the log beside a running
+// server: its entries get the next numbers and are never overwritten.
 //
 // Encryption (opt-in, SqliteStoreOptions::key_file): the file and its -wal are sealed page by
 // page by the encrypting VFS (docs/ENCRYPTION.md) under a data key wrapped by the key file, in
@@ -20,13 +24,9 @@
 #include <string>
 
 #include "fieldsync/server/store.hpp"
+#include "fieldsync/server/store_file.hpp"
 
 namespace fieldsync::server {
-
-// The store's file name inside the server's data directory.
-inline constexpr const char* kStoreFileName = "fieldsync.db";
-// The store format version written to meta; a store of another version is refused at open.
-inline constexpr int kStoreFormat = 1;
 
 struct SqliteStoreOptions {
   std::size_t max_idle_readers = 4;  // read connections kept open between calls
@@ -39,15 +39,19 @@ struct SqliteStoreOptions {
 
 class SqliteStore final : public ServerStore {
  public:
-  // Opens the store file at `path`, creating it (and its tables) when absent. A file that is
-  // not a fieldsync store, is corrupt or cannot be opened is a Code::storage error. With a key
-  // file: Code::not_found or Code::invalid_argument for a missing, malformed or too open key
-  // file; Code::invalid_argument for a plain store given a key or an encrypted store given
-  // none; Code::wrong_passphrase when the key does not unlock the store; Code::tampered (naming
-  // the file and page) when a page fails authentication.
+  // Opens the store file at `path` (StoreFile::open: created with its tables when absent, an
+  // older format migrated). A file that is not a fieldsync store, is corrupt or cannot be
+  // opened is a Code::storage error. With a key file: Code::not_found or
+  // Code::invalid_argument for a missing, malformed or too open key file;
+  // Code::invalid_argument for a plain store given a key or an encrypted store given none;
+  // Code::wrong_passphrase when the key does not unlock the store; Code::tampered (naming the
+  // file and page) when a page fails authentication.
   static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
                                                    SqliteStoreOptions options = {});
   ~SqliteStore() override;
+  // The file the store opened: a Directory (directory.hpp) opens its connections through it.
+  // Any thread; valid while the store lives.
+  const StoreFile& file() const;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 

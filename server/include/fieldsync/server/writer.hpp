@@ -9,6 +9,13 @@
 // On a storage error the group is rolled back and every submission of the group completes
 // with the error; nothing of it was stored, no fan-out happens.
 //
+// Other writers: sequence numbers come from the store (never cached here), so another process
+// may append to the log beside the writer (fieldsync-admin's assignments). Every `poll_ms` the
+// writer thread compares the store's head with the newest entry it has fanned out and fans
+// out the entries it did not commit itself, in pages, through the same callback; entries
+// committed between two of its own groups are fanned out by the next poll (or, being a gap in
+// a later group's fan-out, read from the log by each session).
+//
 // Ownership: the Writer borrows the store and the schema, which must outlive it.
 // Thread safety: submit() and the counters may be called from any thread; stop() from any
 // thread but the writer thread itself.
@@ -21,6 +28,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -34,6 +42,8 @@ struct WriterConfig {
   std::function<std::int64_t()> now_ms;                  // physical clock; null: the system clock
   std::int64_t max_ahead_ms = sync::kDefaultMaxAheadMs;  // beyond it an op is flagged skewed
   std::size_t max_group_ops = 10'000;  // a group stops draining once it holds this many ops
+  // How often the store's head is checked for entries written by another process; 0: never.
+  int poll_ms = 500;
 };
 
 class Writer {
@@ -61,6 +71,8 @@ class Writer {
   std::uint64_t ops_applied() const { return ops_applied_.load(); }  // ops in committed groups
   std::uint64_t submissions() const { return submissions_.load(); }  // completed submissions
   std::uint64_t failed_groups() const { return failed_groups_.load(); }
+  // Entries written by another process and fanned out by a poll.
+  std::uint64_t external_entries() const { return external_entries_.load(); }
 
  private:
   struct Submission {
@@ -69,6 +81,7 @@ class Writer {
   };
   void run();
   void process(std::vector<Submission>& group);
+  void poll_log();
 
   ServerStore& store_;
   const sync::Schema& schema_;
@@ -84,6 +97,10 @@ class Writer {
   std::atomic<std::uint64_t> ops_applied_{0};
   std::atomic<std::uint64_t> submissions_{0};
   std::atomic<std::uint64_t> failed_groups_{0};
+  std::atomic<std::uint64_t> external_entries_{0};
+  // The newest sequence number fanned out or committed here; unknown until the store's head
+  // could be read. Writer thread only.
+  std::optional<std::uint64_t> known_head_;
   std::thread thread_;  // last: started after every other member is ready
 };
 

@@ -1,0 +1,54 @@
+// Assigning and sharing cases on behalf of a user (fieldsync-admin `case assign|share|
+// unshare`). Each change is an ordinary operation, made by the server's own device identity
+// (Directory::next_server_op) under the acting user's name, applied with apply_batch in one
+// store transaction and appended to the log with the next sequence number, so devices
+// receive it like any other change:
+//   assign    cases.assigned_to = USER   (register write based on every current head)
+//   share     cases.shared_with += USER  (add-wins set)
+//   unshare   cases.shared_with -= USER  (removes the tags it saw)
+//
+// Who may: an admin, any case; a lead, the cases of their team, where a case's team is the
+// team of its assigned user; a lead may assign a case only to a member of their team (an
+// unassigned case thus joins the lead's team); sharing may cross teams. Workers may not.
+// The target must be a worker or a lead. A change that changes nothing (assigning the current
+// assignee, sharing twice) writes no operation.
+//
+// Errors: Code::not_found (unknown acting or target user, no such case, a case deleted, an
+// unshare of a user the case is not shared with), Code::forbidden (the acting user's role or
+// team does not allow it), Code::invalid_argument (an admin as target), storage errors.
+//
+// Thread safety: uses store.begin(), so it must run where the store's StoreTx may be used
+// (one thread at a time per SqliteStore; fieldsync-admin opens a store of its own, beside the
+// running server's). The Directory may be shared.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fieldsync/server/directory.hpp"
+#include "fieldsync/server/store.hpp"
+#include "fieldsync/sync/schema.hpp"
+
+namespace fieldsync::server {
+
+enum class CaseAction { assign, share, unshare };
+
+struct CaseChange {
+  CaseAction action = CaseAction::assign;
+  std::string case_id;
+  std::string user;   // the target
+  std::string actor;  // the acting user (recorded as the op's user)
+};
+
+struct CaseChangeResult {
+  bool changed = false;   // false: nothing to do, no operation written
+  std::string op_id;      // set when changed
+  std::uint64_t seq = 0;  // the op's server sequence number, when changed
+};
+
+Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
+                                     const CaseChange& change, std::int64_t now_ms,
+                                     const sync::Schema& schema = sync::default_schema());
+
+}  // namespace fieldsync::server

@@ -1,0 +1,168 @@
+// change_case: assignments and shares as operations made by the server (contract in
+// case_admin.hpp).
+#include "fieldsync/server/case_admin.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "fieldsync/server/apply.hpp"
+#include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/op.hpp"
+
+namespace fieldsync::server {
+namespace {
+
+constexpr const char* kCases = "cases";
+constexpr const char* kAssignedTo = "assigned_to";
+constexpr const char* kSharedWith = "shared_with";
+
+// The case's current assignee ("" when unassigned).
+std::string assignee_of(const sync::RecordState& state, const sync::CollectionSpec& spec) {
+  boost::json::object fields = sync::materialize(state, spec);
+  const auto* v = fields.if_contains(kAssignedTo);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// The team of the case (its assignee's), "" when unassigned or assigned to an unknown user.
+Result<std::string> case_team(Directory& directory, const std::string& assignee) {
+  if (assignee.empty()) return std::string();
+  auto u = directory.user(assignee);
+  if (u) return u->team;
+  if (u.status().code() == Code::not_found) return std::string();
+  return u.status();
+}
+
+// Whether `actor` may make `change` on a case whose team is `team`.
+Status check_allowed(const User& actor, const User& target, const CaseChange& change,
+                     const std::string& team) {
+  if (actor.role == Role::admin) return Status::ok();
+  const std::string who = "'" + actor.name + "' leads team '" + actor.team + "'";
+  if (change.action == CaseAction::assign) {
+    if (!team.empty() && team != actor.team)
+      return Status(Code::forbidden,
+                    "case " + change.case_id + " belongs to team '" + team + "' and " + who);
+    if (target.team != actor.team)
+      return Status(Code::forbidden, who + ": a lead assigns cases within the team only ('" +
+                                         target.name + "' is in team '" + target.team + "')");
+    return Status::ok();
+  }
+  if (team != actor.team)
+    return Status(Code::forbidden, "case " + change.case_id +
+                                       (team.empty() ? std::string(" is not assigned to a team")
+                                                     : " belongs to team '" + team + "'") +
+                                       " and " + who);
+  return Status::ok();
+}
+
+// The write `change` needs on `state`; nullopt when it would change nothing.
+Result<std::optional<sync::FieldWrite>> build_write(const CaseChange& change,
+                                                    const sync::RecordState& state,
+                                                    const std::string& assignee) {
+  sync::FieldWrite w;
+  w.value = boost::json::value(change.user);
+  if (change.action == CaseAction::assign) {
+    w.field = kAssignedTo;
+    w.kind = sync::WriteKind::set;
+    auto it = state.registers.find(kAssignedTo);
+    if (it != state.registers.end()) {
+      const auto heads = sync::heads(it->second);
+      if (assignee == change.user && heads.size() == 1) return std::optional<sync::FieldWrite>();
+      for (const sync::WriteMeta* h : heads) w.base.push_back(h->op);  // settles a conflict
+    }
+    return std::optional<sync::FieldWrite>(std::move(w));
+  }
+  w.field = kSharedWith;
+  std::vector<std::string> tags;
+  if (auto it = state.sets.find(kSharedWith); it != state.sets.end())
+    tags = sync::live_tags(it->second, change.user);
+  if (change.action == CaseAction::share) {
+    if (!tags.empty()) return std::optional<sync::FieldWrite>();
+    w.kind = sync::WriteKind::add;
+    return std::optional<sync::FieldWrite>(std::move(w));
+  }
+  if (tags.empty())
+    return Status(Code::not_found,
+                  "case " + change.case_id + " is not shared with '" + change.user + "'");
+  w.kind = sync::WriteKind::remove;
+  w.base = std::move(tags);
+  return std::optional<sync::FieldWrite>(std::move(w));
+}
+
+// The op's clock: after the server's previous ops and after every write on the record it
+// builds on (within the HLC bound).
+sync::Hlc op_clock(const ServerOpSlot& slot, const sync::RecordState& state, std::int64_t now_ms) {
+  sync::HlcClock clock(slot.hlc);
+  for (const auto& [_, reg] : state.registers)
+    for (const sync::WriteMeta& w : reg.writes) (void)clock.observe(w.hlc, now_ms);
+  return clock.now(now_ms);
+}
+
+// Loads the case, checks the change and applies its op in `tx`.
+Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const CaseChange& change,
+                                      const User& actor, const User& target,
+                                      const ServerOpSlot& slot, std::int64_t now_ms,
+                                      const sync::Schema& schema) {
+  const sync::CollectionSpec& spec = *schema.collection(kCases);
+  auto loaded = tx.load_record(kCases, change.case_id);
+  if (!loaded) return loaded.status();
+  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, "no case " + change.case_id);
+  const sync::RecordState& state = **loaded;
+  if (state.deleted()) return Status(Code::not_found, "case " + change.case_id + " is deleted");
+  const std::string assignee = assignee_of(state, spec);
+  auto team = case_team(directory, assignee);
+  if (!team) return team.status();
+  if (Status s = check_allowed(actor, target, change, *team); !s) return s;
+  auto write = build_write(change, state, assignee);
+  if (!write) return write.status();
+  if (!*write) return CaseChangeResult{};
+
+  sync::Op op;
+  op.id = sync::make_op_id(slot.device, slot.counter);
+  op.device = slot.device;
+  op.user = actor.name;
+  op.hlc = op_clock(slot, state, now_ms);
+  op.collection = kCases;
+  op.record = change.case_id;
+  op.kind = sync::OpKind::put;
+  op.writes.push_back(std::move(**write));
+  if (Status s = sync::validate(op, schema); !s) return s;
+  auto results = apply_batch(tx, {op}, schema, now_ms, sync::kDefaultMaxAheadMs);
+  if (!results) return results.status();
+  const sync::OpResult& r = results->front();
+  if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);
+  if (Status s = tx.commit(); !s) return s;
+  return CaseChangeResult{true, op.id, r.seq};
+}
+
+}  // namespace
+
+Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
+                                     const CaseChange& change, std::int64_t now_ms,
+                                     const sync::Schema& schema) {
+  const sync::CollectionSpec* spec = schema.collection(kCases);
+  if (!spec || !spec->field(kAssignedTo) || !spec->field(kSharedWith))
+    return Status(Code::internal, "the schema has no cases.assigned_to and cases.shared_with");
+  if (!sync::is_valid_record_id(change.case_id))
+    return Status(Code::invalid_id,
+                  "case id '" + change.case_id + "' must be 1-64 characters of A-Za-z0-9._-");
+  auto actor = directory.user(change.actor);
+  if (!actor) return actor.status();
+  if (actor->role == Role::worker)
+    return Status(Code::forbidden, "'" + actor->name +
+                                       "' is a worker: only leads and admins assign and share "
+                                       "cases");
+  auto target = directory.user(change.user);
+  if (!target) return target.status();
+  if (target->role == Role::admin)
+    return Status(Code::invalid_argument,
+                  "'" + target->name + "' is an admin: cases go to workers and leads");
+  auto slot = directory.next_server_op(now_ms);
+  if (!slot) return slot.status();
+  auto tx = store.begin();
+  if (!tx) return tx.status();
+  // Destroying the transaction without commit() rolls back whatever apply_change refused.
+  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema);
+}
+
+}  // namespace fieldsync::server

@@ -1,0 +1,140 @@
+// The store's tables and their migrations. Format history (kStoreFormat):
+//   1  meta, log, records
+//   2  + teams, users, devices, enroll_codes, settings (the directory)
+#include "store_schema.hpp"
+
+#include <string>
+
+#include "fieldsync/server/store_file.hpp"
+
+namespace fieldsync::server {
+namespace {
+
+constexpr const char* kKind = "fieldsync-server";
+
+// Format 1: the operation log and the merged records.
+constexpr const char* kLogSql = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE log(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  op_id TEXT NOT NULL UNIQUE,
+  device TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  record TEXT NOT NULL,
+  op_json TEXT NOT NULL,
+  skewed INTEGER NOT NULL,
+  received_ms INTEGER NOT NULL);
+CREATE TABLE records(
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  state_json TEXT NOT NULL,
+  fields_json TEXT NOT NULL,
+  deleted INTEGER NOT NULL,
+  PRIMARY KEY(collection, id)) WITHOUT ROWID;
+)sql";
+
+// Format 2: the directory. Admins belong to no team; everyone else to exactly one.
+// Enrolment codes are kept as keyed BLAKE2b hashes, never in plain text.
+constexpr const char* kDirectorySql = R"sql(
+CREATE TABLE teams(
+  name TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE users(
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('worker', 'lead', 'admin')),
+  team TEXT REFERENCES teams(name),
+  created_ms INTEGER NOT NULL,
+  CHECK ((role = 'admin') = (team IS NULL))) WITHOUT ROWID;
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY CHECK (length(id) = 32),
+  user TEXT NOT NULL REFERENCES users(name),
+  public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+  state TEXT NOT NULL CHECK (state IN ('active', 'revoked', 'revoked_no_upload', 'wiped')),
+  enrolled_ms INTEGER NOT NULL,
+  last_sync_ms INTEGER,
+  revoked_ms INTEGER) WITHOUT ROWID;
+CREATE INDEX devices_by_user ON devices(user);
+CREATE TABLE enroll_codes(
+  code_hash BLOB PRIMARY KEY,
+  user TEXT NOT NULL REFERENCES users(name),
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  used_ms INTEGER,
+  used_by_device TEXT) WITHOUT ROWID;
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql";
+
+Status set_meta(crypto::Database& db, const std::string& key, const std::string& value) {
+  auto st = db.prepare(
+      "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!st) return st.status();
+  return st->bind(1, key).bind(2, value).run();
+}
+
+Result<bool> has_table(crypto::Database& db, const char* name, bool& any) {
+  auto tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'");
+  if (!tables) return tables.status();
+  bool found = false;
+  any = false;
+  for (;;) {
+    auto row = tables->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    any = true;
+    if (tables->column_text(0) == name) found = true;
+  }
+  return found;
+}
+
+// The stored format, or an error when the file is not a fieldsync server store.
+Result<int> stored_format(crypto::Database& db) {
+  auto meta = db.prepare("SELECT key, value FROM meta WHERE key IN ('format', 'kind')");
+  if (!meta) return meta.status();
+  std::string format;
+  std::string kind;
+  for (;;) {
+    auto row = meta->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    (meta->column_text(0) == "format" ? format : kind) = meta->column_text(1);
+  }
+  if (kind != kKind) return Status(Code::storage, "the file is not a fieldsync server store");
+  if (format == "1") return 1;
+  if (format == "2") return 2;
+  return Status(Code::storage, "store format " + format + " is not supported (expected " +
+                                   std::to_string(kStoreFormat) + ")");
+}
+
+Status create_all(crypto::Database& db) {
+  if (Status s = db.exec(kLogSql); !s) return s;
+  if (Status s = db.exec(kDirectorySql); !s) return s;
+  if (Status s = set_meta(db, "format", std::to_string(kStoreFormat)); !s) return s;
+  return set_meta(db, "kind", kKind);
+}
+
+// Brings a store of format `from` up to kStoreFormat.
+Status migrate(crypto::Database& db, int from) {
+  if (from < 2) {
+    if (Status s = db.exec(kDirectorySql); !s) return s;
+  }
+  return set_meta(db, "format", std::to_string(kStoreFormat));
+}
+
+}  // namespace
+
+Status init_schema(crypto::Database& db) {
+  return crypto::in_transaction(db, [&]() -> Status {
+    bool any = false;
+    auto has_meta = has_table(db, "meta", any);
+    if (!has_meta) return has_meta.status();
+    if (!any) return create_all(db);
+    if (!*has_meta) return Status(Code::storage, "the file is not a fieldsync server store");
+    auto format = stored_format(db);
+    if (!format) return format.status();
+    if (*format == kStoreFormat) return Status::ok();
+    return migrate(db, *format);
+  });
+}
+
+}  // namespace fieldsync::server
