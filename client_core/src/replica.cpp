@@ -207,6 +207,7 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
   Status created = crypto::in_transaction(*r->db_, [&]() -> Status {
     Database& db = *r->db_;
     if (Status t = db.exec(kCreateTables); !t) return t;
+    std::string signing_secret = crypto::to_hex(crypto::SigningKey::generate().secret());
     const std::pair<std::string_view, std::string> rows[] = {
         {"format", std::to_string(kReplicaFormat)},
         {"device", sync::new_device_id(random)},
@@ -215,11 +216,13 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
         {"hlc", sync::Hlc{}.to_string()},
         {"cursor", "0"},
         {"schema", std::to_string(schema.version())},
-        {"signing_key", crypto::to_hex(crypto::SigningKey::generate().secret())},
     };
+    Status stored = Status::ok();
     for (const auto& [key, value] : rows)
-      if (Status t = set_meta(db, key, value); !t) return t;
-    return Status::ok();
+      if (stored) stored = set_meta(db, key, value);
+    if (stored) stored = set_meta(db, "signing_key", signing_secret);
+    std::fill(signing_secret.begin(), signing_secret.end(), '\0');
+    return stored;
   });
   if (created) created = r->load_meta();
   if (!created) {
@@ -264,6 +267,13 @@ Status Replica::load_meta() {
   device_ = **device;
   user_ = **user;
   auto secret = get_meta(*db_, "signing_key");
+  if (secret && !*secret) {  // made before device keys existed: make one now
+    std::string made = crypto::to_hex(crypto::SigningKey::generate().secret());
+    Status s = crypto::in_transaction(*db_, [&] { return set_meta(*db_, "signing_key", made); });
+    std::fill(made.begin(), made.end(), '\0');
+    if (!s) return s;
+    secret = get_meta(*db_, "signing_key");
+  }
   if (!secret || !*secret) return {Code::storage, "corrupt replica " + path_ + ": no device key"};
   auto bytes = crypto::from_hex(**secret);
   if (!bytes) return {Code::storage, "corrupt replica " + path_ + ": device key"};
@@ -326,13 +336,18 @@ Status Replica::check_lease() {
   auto checkin = get_meta_uint(*db_, "checkin_ms");
   auto sync_within = get_meta_uint(*db_, "lease_sync_ms");
   auto wipe_after = get_meta_uint(*db_, "lease_wipe_ms");
-  if (!checkin || !sync_within || !wipe_after) return {Code::storage, "corrupt replica lease"};
+  if (!checkin || !sync_within || !wipe_after) {
+    lock();
+    return {Code::storage, "corrupt replica " + path_ + ": lease"};
+  }
   if (*checkin == 0) return Status::ok();  // never checked in: no lease yet
   const auto away = now() - static_cast<std::int64_t>(*checkin);
   const auto days = std::to_string(away / 86'400'000);
   if (*wipe_after > 0 && away > static_cast<std::int64_t>(*wipe_after)) {
     lock();
-    if (Status d = destroy(path_); !d) return d;
+    if (Status d = destroy(path_); !d)  // busy: another process has it open; not yet
+      return {Code::lease_expired, "the replica " + path_ + " had not synced for " + days +
+                                       " days and is due to be wiped: " + d.message()};
     return {Code::lease_expired, "the replica " + path_ + " had not synced for " + days +
                                      " days, past the programme's limit: it has been wiped"};
   }

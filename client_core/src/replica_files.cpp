@@ -117,6 +117,12 @@ Status Replica::attach(const crypto::Credential& credential) {
 }
 
 Status Replica::destroy(const std::string& path) {
+  // Only when nobody has the replica open (in any process): a live process would go on
+  // committing into deleted files. The lock file itself stays, so that a process waiting on
+  // it and a replica made later at the same path still exclude each other.
+  auto held =
+      FileLock::acquire(lock_path(path), FileLock::Mode::exclusive, std::chrono::milliseconds(0));
+  if (!held) return held.status();
   const std::string envelope = crypto::envelope_path(path);
   std::error_code ec;
   if (exists(envelope)) {
@@ -135,7 +141,7 @@ Status Replica::destroy(const std::string& path) {
     if (!std::filesystem::remove(envelope, ec) && ec)
       return {Code::storage, "cannot remove " + envelope + ": " + ec.message()};
   }
-  for (const char* suffix : {"", "-wal", "-shm", "-journal", ".lock"})
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
     std::filesystem::remove(path + suffix, ec);
   return Status::ok();
 }

@@ -57,7 +57,8 @@ SessionActions ServerSession::on_frame(std::string_view frame, std::uint64_t hea
 }
 
 SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::int64_t now_ms) {
-  if (hello_) return protocol_error(Code::unexpected_message, "second hello");
+  if (hello_ || phase_ != Phase::hello)
+    return protocol_error(Code::unexpected_message, "hello must be the first frame, once");
   if (m.version != kProtocolVersion)
     return protocol_error(Code::unsupported_version,
                           "device speaks protocol version " + std::to_string(m.version) +

@@ -1,6 +1,8 @@
 // The device's identity in its replica: the Ed25519 key made at init and kept across opens,
 // enrolment rewriting the outbox's user, the offline lease, and destroying a replica.
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "replica_test_util.hpp"
 
@@ -8,6 +10,18 @@ using fieldsync::Code;
 using fieldsync::client::FieldEdit;
 using fieldsync::client::Replica;
 using namespace fieldsync::test;
+
+namespace {
+// What a wipe leaves: the empty lock file (kept so that processes waiting on it and a replica
+// made later at the same path still exclude each other).
+bool only_lock_file_left(const TempDir& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    names.push_back(e.path().filename().string());
+  return names == std::vector<std::string>{"r.db.lock"} &&
+         std::filesystem::file_size(dir.file("r.db.lock")) == 0;
+}
+}  // namespace
 
 TEST_CASE("a replica keeps its device key across opens, and forgets it when locked",
           "[replica][identity]") {
@@ -73,16 +87,19 @@ TEST_CASE("the offline lease: sync first, then wiped", "[replica][identity]") {
   auto wiped = Replica::open(path, credential(), for_sync_options);
   CHECK(wiped.status().code() == Code::lease_expired);
   CHECK(wiped.status().message().find("wiped") != std::string::npos);
-  CHECK(std::filesystem::is_empty(dir.path()));
+  CHECK(only_lock_file_left(dir));
 }
 
-TEST_CASE("destroy removes the key first and every file", "[replica][identity]") {
+TEST_CASE("destroy removes the key and every file, never under an open replica",
+          "[replica][identity]") {
   TempDir dir;
   FakeClock clock;
   const auto path = dir.file("r.db");
-  make_replica(path, clock).reset();
+  auto open = make_replica(path, clock);
+  CHECK(Replica::destroy(path).code() == Code::busy);
   REQUIRE(std::filesystem::exists(path + ".keys"));
+  open.reset();
   REQUIRE(Replica::destroy(path));
-  CHECK(std::filesystem::is_empty(dir.path()));
+  CHECK(only_lock_file_left(dir));
   CHECK(Replica::open(path, credential(), options(clock)).status().code() == Code::not_found);
 }

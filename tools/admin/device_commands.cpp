@@ -119,9 +119,9 @@ int device_revoke(const Context& ctx, const std::string& id, bool no_upload) {
   if (ctx.json) {
     print_json(std::cout, json::object{{"id", id}, {"state", server::device_state_name(state)}});
   } else {
-    std::cout << "device " << id << " revoked: at its next connection it "
-              << (no_upload ? "is refused its uploads" : "may upload what it has not sent")
-              << ", receives nothing and is told to wipe\n";
+    std::cout << "device " << id << " revoked ("
+              << (no_upload ? "no uploads" : "may upload what it has not sent")
+              << "); note: the server does not enforce revocation yet (docs/ADMIN.md)\n";
   }
   return 0;
 }
