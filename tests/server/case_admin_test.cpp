@@ -162,15 +162,17 @@ TEST_CASE("unknown users and cases, admins as targets, deleted cases", "[case_ad
   CHECK(f.change(CaseAction::share, "c1", "root", "lee").status().code() == Code::invalid_argument);
   CHECK(f.change(CaseAction::assign, "bad id", "ben", "lee").status().code() == Code::invalid_id);
 
-  auto tx = f.store->begin();
-  REQUIRE(tx);
-  sync::Op del = put_op(kDevice, ++f.counter, "cases", "c1", {});
-  del.kind = sync::OpKind::del;
-  del.writes.clear();
-  del.del_base = {kDevice + ".1"};
-  REQUIRE(
-      server::apply_batch(**tx, {del}, sync::default_schema(), kNowMs, sync::kDefaultMaxAheadMs));
-  REQUIRE((*tx)->commit());
+  {
+    auto tx = f.store->begin();  // one StoreTx at a time: released before change() begins one
+    REQUIRE(tx);
+    sync::Op del = put_op(kDevice, ++f.counter, "cases", "c1", {});
+    del.kind = sync::OpKind::del;
+    del.writes.clear();
+    del.del_base = {kDevice + ".1"};
+    REQUIRE(
+        server::apply_batch(**tx, {del}, sync::default_schema(), kNowMs, sync::kDefaultMaxAheadMs));
+    REQUIRE((*tx)->commit());
+  }
   auto refused = f.change(CaseAction::assign, "c1", "ben", "lee");
   CHECK(refused.status().code() == Code::not_found);
   CHECK(refused.status().message().find("deleted") != std::string::npos);
