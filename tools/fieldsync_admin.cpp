@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "admin/commands.hpp"
+#include "common/guarded_main.hpp"
 
 namespace {
 
@@ -144,13 +145,4 @@ static int run_main(int argc, char** argv) {
   return 1;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  } catch (...) {
-    std::cerr << "error: unexpected failure\n";
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return fieldsync::tools::guarded_main(run_main, argc, argv); }

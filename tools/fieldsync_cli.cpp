@@ -23,6 +23,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "cli/passphrase.hpp"
+#include "common/guarded_main.hpp"
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/client/sync_client.hpp"
 
@@ -523,13 +524,4 @@ static int run_main(int argc, char** argv) {
   return kExitError;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  } catch (...) {
-    std::cerr << "error: unexpected failure\n";
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return fieldsync::tools::guarded_main(run_main, argc, argv); }

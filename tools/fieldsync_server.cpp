@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/guarded_main.hpp"
 #include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/server/server.hpp"
 
@@ -157,13 +158,4 @@ static int run_main(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-  } catch (...) {
-    std::cerr << "error: unexpected failure\n";
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return fieldsync::tools::guarded_main(run_main, argc, argv); }

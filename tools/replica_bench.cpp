@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 #include <CLI/CLI.hpp>
 
+#include "common/guarded_main.hpp"
 #include "fieldsync/client/replica.hpp"  // kReplicaPageCacheKib
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/crypto/keys.hpp"
@@ -801,11 +802,4 @@ static int run_main(int argc, char** argv) {
   return run(cfg);
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run_main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-  }
-  return 1;
-}
+int main(int argc, char** argv) { return fieldsync::tools::guarded_main(run_main, argc, argv); }

@@ -6,14 +6,8 @@
 # Usage: admin.sh BIN_DIR
 set -euo pipefail
 bin=$1
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 data="$work/server"
 mkdir -p "$data"
@@ -35,14 +29,7 @@ expect_error() {
   grep -q '^error: ' "$out" || fail "no 'error:' line from '$*': $(cat "$out")"
 }
 
-"$bin/fieldsync-server" --data "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$work/server.out" && break
-  sleep 0.1
-done
-addr=$(sed -n 's/^listening on //p' "$work/server.out")
-[ -n "$addr" ] || fail "server did not start: $(cat "$work/server.err")"
+start_server server --listen 127.0.0.1:0  # its data directory is $data
 health_head() {
   python3 -c 'import json, sys, urllib.request; print(json.load(urllib.request.urlopen("http://" + sys.argv[1] + "/healthz", timeout=5))["head"])' "$addr"
 }

@@ -4,15 +4,10 @@
 # (exit 1, one line on stderr) for a wrong key and for no key at all.
 # Usage: server_key_file.sh BIN_DIR
 set -euo pipefail
-server=$1/fieldsync-server
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+bin=$1
+server=$bin/fieldsync-server
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # Keys live apart from the data directory, as they should in a deployment.
 mkdir "$work/keys"
@@ -23,17 +18,7 @@ if "$server" --new-key-file "$work/keys/server.key" >/dev/null 2>&1; then
 fi
 
 # Starts the server on a free port with the given options; sets server_pid and addr.
-start() {
-  "$server" --data "$work/data" --listen 127.0.0.1:0 "$@" >"$work/out" 2>"$work/err" &
-  server_pid=$!
-  for _ in $(seq 1 100); do
-    grep -q '^listening on ' "$work/out" && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  addr=$(sed -n 's/^listening on //p' "$work/out")
-  [ -n "$addr" ] || fail "server did not start: $(cat "$work/err")"
-}
+start() { start_server data --listen 127.0.0.1:0 "$@"; }
 
 # Runs the server expecting a refusal: exit 1 and one line on stderr matching $1.
 expect_refusal() {

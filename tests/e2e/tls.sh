@@ -8,14 +8,8 @@
 # Usage: tls.sh BIN_DIR
 set -euo pipefail
 bin=$1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || fail "the openssl command is needed (scripts/setup.sh installs it)"
 
 # --- certificates ---------------------------------------------------------------------------
@@ -39,18 +33,9 @@ make_cert wrong-host ca "DNS:wrong.example"
 # --- servers --------------------------------------------------------------------------------
 # start NAME ARGS...: the server on a free port; sets $addr; its output in $work/NAME.{out,err}.
 start() {
-  local name=$1
-  shift
-  "$bin/fieldsync-server" --data "$work/$name" "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  addr=""
-  for _ in $(seq 1 100); do
-    addr=$(sed -n 's/^listening on //p' "$work/$name.out")
-    [ -n "$addr" ] && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  fail "server $name did not start: $(cat "$work/$name.err")"
+  start_server "$@"
+  pids+=("$server_pid")  # several servers at once: all stopped at exit
+  server_pid=""
 }
 start tls --listen 127.0.0.1:0 --tls-cert "$work/server.pem" --tls-key "$work/server.key"
 tls_addr=$addr

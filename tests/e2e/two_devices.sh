@@ -5,24 +5,11 @@
 # Usage: two_devices.sh BIN_DIR
 set -euo pipefail
 bin=$1
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # The server on a port of its choosing; it prints the port once ready.
-"$bin/fieldsync-server" --data "$work/server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$work/server.out" && break
-  sleep 0.1
-done
-addr=$(sed -n 's/^listening on //p' "$work/server.out")
-[ -n "$addr" ] || fail "server did not start: $(cat "$work/server.err")"
+start_server server --listen 127.0.0.1:0
 url="ws://$addr"
 
 export PASS_A="ana's passphrase" PASS_B="ben's passphrase"
