@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/server/writer.hpp"
 #include "http_session.hpp"
@@ -67,6 +68,7 @@ struct Server::Impl {
   ServerConfig config;
   std::shared_ptr<spdlog::logger> log;
   std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<Directory> directory;
   std::unique_ptr<SharedState> shared;
   std::unique_ptr<Writer> writer;
   net::io_context ioc;
@@ -216,6 +218,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->shared->max_queued_frames = c.max_queued_frames;
   impl->shared->max_queued_bytes = c.max_queued_bytes;
   impl->shared->head.store(*head);
+  auto directory = Directory::open(impl->store->file());
+  if (!directory) return directory.status();
+  impl->directory = std::move(*directory);
+  impl->shared->directory = impl->directory.get();
+  impl->shared->require_auth = c.require_auth;
   if (Status s = impl->listen(); !s) return s;
 
   WriterConfig wc;

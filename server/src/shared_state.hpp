@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/server/writer.hpp"
 #include "fieldsync/sync/schema.hpp"
@@ -47,6 +48,9 @@ class SharedState {
   const sync::Schema& schema;
   ServerStore& store;
   Writer* writer = nullptr;  // set once before serving
+  // The store's directory (devices, users, the lease); set once before serving.
+  Directory* directory = nullptr;
+  bool require_auth = false;
   std::shared_ptr<spdlog::logger> log;
   std::function<std::int64_t()> now_ms;
   std::size_t max_queued_frames = 256;

@@ -5,6 +5,7 @@
 // stream under the WebSocket (plain TCP or TLS); both are instantiated here, once.
 #include "ws_session.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <string>
@@ -24,6 +25,26 @@
 namespace fieldsync::server {
 namespace {
 
+sync::ServerSessionConfig session_config(const SharedState& shared) {
+  sync::ServerSessionConfig c;
+  c.require_auth = shared.require_auth;
+  return c;
+}
+
+sync::DeviceState to_sync_state(DeviceState s) {
+  switch (s) {
+    case DeviceState::active:
+      return sync::DeviceState::active;
+    case DeviceState::revoked:
+      return sync::DeviceState::revoked_may_upload;
+    case DeviceState::revoked_no_upload:
+      return sync::DeviceState::revoked;
+    case DeviceState::wiped:
+      return sync::DeviceState::wiped;
+  }
+  return sync::DeviceState::revoked;
+}
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
@@ -42,7 +63,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
 
  public:
   WsSession(Stream&& stream, SharedState& shared)
-      : ws_(std::move(stream)), shared_(shared), proto_(shared.schema) {
+      : ws_(std::move(stream)), shared_(shared), proto_(shared.schema, session_config(shared)) {
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -131,9 +152,53 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     if (!done()) do_read();
   }
 
+  // The directory's record of a device, for the challenge's answer. Directory reads are quick
+  // (pooled read connections, WAL), so they run here on the session's strand.
+  Result<sync::DeviceRecord> lookup_device(const std::string& id) {
+    auto device = shared_.directory->device(id);
+    if (!device) return device.status();
+    auto lease = shared_.directory->lease();
+    if (!lease) return lease.status();
+    constexpr std::int64_t kDayMs = 86'400'000;
+    sync::DeviceRecord r;
+    r.user = device->user;
+    r.role = std::string(role_name(device->role));
+    r.public_key = device->public_key;
+    r.state = to_sync_state(device->state);
+    r.lease = {lease->sync_within_days * kDayMs, lease->wipe_after_days * kDayMs};
+    if (device->state == DeviceState::active)
+      (void)shared_.directory->touch_last_sync(id, shared_.now_ms());
+    return r;
+  }
+
+  // Redeems an enrolment code: a short write to the directory (it may wait for a group commit).
+  Result<sync::Enrolled> redeem(const sync::Enroll& m) {
+    auto bytes = crypto::from_hex(m.public_key);
+    crypto::PublicKey key{};
+    if (!bytes || bytes->size() != key.size())
+      return Status(Code::invalid_argument, "public_key must be 64 hex digits");
+    std::copy(bytes->begin(), bytes->end(), key.begin());
+    auto user = shared_.directory->redeem_enroll_code(m.code, m.device, key, shared_.now_ms());
+    if (!user) {
+      shared_.log->info("enrolment refused: peer {} device {}: {}", peer_, m.device,
+                        code_name(user.status().code()));
+      return user.status();
+    }
+    shared_.log->info("device {} enrolled for user {}", m.device, user->name);
+    return sync::Enrolled{user->name, std::string(role_name(user->role))};
+  }
+
   // Carries out what the protocol state machine asked for.
   void execute(sync::SessionActions a) {
     for (auto& frame : a.send) enqueue(std::move(frame));
+    if (a.lookup_device) {
+      auto record = lookup_device(*a.lookup_device);
+      execute(proto_.on_device(record, shared_.head.load(), shared_.now_ms()));
+      if (proto_.authenticated())
+        shared_.log->info("device {} authenticated{}", proto_.device(),
+                          proto_.upload_only() ? " (revoked: upload only)" : "");
+    }
+    if (a.redeem) execute(proto_.on_redeemed(redeem(*a.redeem)));
     if (a.submit) submit(std::move(*a.submit));
     if (a.read) {
       pending_read_ = *a.read;

@@ -47,6 +47,10 @@ struct ServerConfig {
   // Without TLS a host that is not a loopback address is refused, unless this is set: the
   // deployment puts a TLS-terminating proxy in front (a warning is logged).
   bool insecure_behind_proxy = false;
+  // Devices must be enrolled (fieldsync-admin device enroll-code, then the device's enroll)
+  // and answer a challenge with their key on every connection; the store's directory says
+  // who they are, and refuses unknown and revoked devices. Off: a device names its user.
+  bool require_auth = false;
   int io_threads = 1;                    // threads running the network, run()'s caller included
   std::function<std::int64_t()> now_ms;  // null: the system clock
   std::int64_t max_ahead_ms = sync::kDefaultMaxAheadMs;  // device clocks beyond: flagged
