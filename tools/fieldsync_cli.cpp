@@ -304,6 +304,15 @@ int cmd_sync(const Globals& g, const std::string& server, double timeout_s,
   SyncClient client(**r, std::move(options));
   auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   SyncOutcome out = client.sync_once(server, timeout);
+  if (out.wipe) {
+    r->reset();  // closed before its files go
+    Status wiped = Replica::destroy(g.replica);
+    std::cerr << "error: the server revoked this device: " << out.detail.message() << "; "
+              << (wiped ? "its replica and keys have been destroyed"
+                        : "destroying its replica failed: " + wiped.message())
+              << "\n";
+    return kExitRefused;
+  }
   switch (out.kind) {
     case SyncOutcome::Kind::unreachable:
       fail(out.detail);
@@ -338,6 +347,21 @@ int cmd_sync(const Globals& g, const std::string& server, double timeout_s,
               << fieldsync::code_name(res.code) << ": " << res.reason << "\n";
   }
   return kExitRejected;
+}
+
+int cmd_enroll(const Globals& g, const std::string& server, const std::string& code,
+               double timeout_s, const std::string& ca_file) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  fieldsync::client::SyncClientOptions options;
+  options.ca_file = ca_file;
+  SyncClient client(**r, std::move(options));
+  auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  auto enrolled = client.enroll(server, code, timeout);
+  if (!enrolled) return fail(enrolled.status());
+  std::cout << "enrolled device " << (*r)->device() << " at " << server << " for user "
+            << enrolled->user << " (" << enrolled->role << ")\n";
+  return 0;
 }
 
 int cmd_info(const Globals& g) {
@@ -472,6 +496,18 @@ static int run_main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
+  std::string code;
+  auto* enroll =
+      app.add_subcommand("enroll", "Bind this device to a user with a one-time code from an admin");
+  enroll->add_option("--server", server, "wss://HOST:PORT or ws://HOST:PORT")->required();
+  enroll->add_option("--code", code, "The code from fieldsync-admin device enroll-code")
+      ->required();
+  enroll->add_option("--ca-file", ca_file, "wss://: trust only the CAs in this PEM file")
+      ->type_name("FILE");
+  enroll->add_option("--timeout", timeout_s, "Seconds to wait for the server")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
   auto* outbox =
       app.add_subcommand("outbox",
                          "Show operations not yet acknowledged by the server, with the reason of "
@@ -516,6 +552,7 @@ static int run_main(int argc, char** argv) {
   if (*list) return cmd_list(g, collection, as_json);
   if (*conflicts) return cmd_conflicts(g, all, as_json);
   if (*sync) return cmd_sync(g, server, timeout_s, ca_file);
+  if (*enroll) return cmd_enroll(g, server, code, timeout_s, ca_file);
   if (*outbox) return cmd_outbox(g, as_json);
   if (*info) return cmd_info(g);
   if (*passwd) return cmd_passwd(g, new_env, kdf);

@@ -97,6 +97,7 @@ static int run_main(int argc, char** argv) {
   std::string tls_cert;
   std::string tls_key;
   bool insecure_behind_proxy = false;
+  bool require_auth = false;
   auto* data_opt = app.add_option("--data", data_dir,
                                   "data directory, created if missing; the store is "
                                   "DIR/fieldsync.db (required to serve)")
@@ -126,6 +127,10 @@ static int run_main(int argc, char** argv) {
   app.add_flag("--insecure-behind-proxy", insecure_behind_proxy,
                "without TLS, listen on a non-loopback address anyway: for a deployment where a "
                "TLS-terminating proxy is in front (devices use wss:// to the proxy)");
+  app.add_flag("--require-auth", require_auth,
+               "serve enrolled devices only: each proves its key on every connection "
+               "(fieldsync-admin device enroll-code; fieldsync enroll); unknown and revoked "
+               "devices are refused");
   CLI11_PARSE(app, argc, argv);
   if (app.count("--new-key-file") > 0) return write_new_key_file(new_key_file);
   if (data_dir.empty()) return app.exit(CLI::RequiredError("--data"));
@@ -147,6 +152,7 @@ static int run_main(int argc, char** argv) {
   config.tls_cert_file = tls_cert;
   config.tls_key_file = tls_key;
   config.insecure_behind_proxy = insecure_behind_proxy;
+  config.require_auth = require_auth;
   config.handle_signals = true;
   auto server = fieldsync::server::Server::start(std::move(config));
   if (!server) {

@@ -322,7 +322,8 @@ Status Replica::set_enrolled(const std::string& user, const std::string& role,
   return Status::ok();
 }
 
-Status Replica::record_checkin(std::int64_t now_ms, const sync::Lease& lease) {
+Status Replica::record_checkin(const sync::Lease& lease) {
+  const std::int64_t now_ms = now();
   if (Status u = require_unlocked(); !u) return u;
   return crypto::in_transaction(*db_, [&]() -> Status {
     if (Status t = set_meta(*db_, "checkin_ms", std::to_string(now_ms)); !t) return t;

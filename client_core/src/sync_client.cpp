@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/enroll_session.hpp"
 
 namespace fieldsync::client {
 namespace {
@@ -119,7 +120,8 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
   sync::ClientSession session(
       store, sync::ClientSessionConfig{.device = replica_.device(),
                                        .user = replica_.user(),
-                                       .schema_version = replica_.schema().version()});
+                                       .schema_version = replica_.schema().version(),
+                                       .key = replica_.signing_key()});
   const bool live = stop != nullptr;
   auto send_all = [&](std::vector<std::string> frames) {
     for (auto& f : frames) transport.send(std::move(f));
@@ -142,6 +144,7 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
       if (m && std::holds_alternative<sync::Error>(*m)) {
         const auto& e = std::get<sync::Error>(*m);
         outcome.detail = Status(e.code, e.message);
+        outcome.wipe = e.fatal && e.code == Code::revoked;
         return finish(e.fatal ? End::refused : End::dropped);
       }
     }
@@ -151,10 +154,27 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
 
   auto progress = [&] { return session.acked() + session.received() + session.rejected().size(); };
 
+  // An authenticated session that got everything through: the lease clock restarts; a
+  // revoked device's uploads are in, so it must wipe.
+  auto done = [&]() {
+    if (session.wipe_requested()) {
+      outcome.wipe = true;
+      outcome.detail = Status(Code::revoked, "this device was revoked: its replica must be wiped");
+      return finish(End::refused);
+    }
+    if (!session.server_user().empty()) {
+      if (Status s = replica_.record_checkin(session.lease()); !s) {
+        outcome.detail = s;
+        return finish(End::failed);
+      }
+    }
+    return finish(End::up_to_date);
+  };
+
   send_all(session.start());
   auto next_poll = Clock::now() + options_.live_poll;
   for (;;) {
-    if (!live && session.up_to_date()) return finish(End::up_to_date);
+    if (!live && session.up_to_date()) return done();
     if (live) {
       if (stop->stop_requested()) return finish(End::stopped);
       const bool notified = local_change_.exchange(false);
@@ -194,6 +214,31 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
     send_all(std::move(out));
     if (live && session.received() != received && options_.on_remote_change)
       options_.on_remote_change();
+  }
+}
+
+Result<sync::Enrolled> SyncClient::enroll(std::string_view url, const std::string& code,
+                                          milliseconds timeout) {
+  auto endpoint = parse_ws_url(url);
+  if (!endpoint) return endpoint.status();
+  const crypto::SigningKey* key = replica_.signing_key();
+  if (!key) return Status(Code::locked, "the replica is locked");
+  const auto deadline = Clock::now() + timeout;
+  auto transport = options_.make_transport();
+  if (Status c = transport->connect(*endpoint, deadline); !c) return c;
+  sync::EnrollSession session(replica_.device(), key->public_key(), code);
+  transport->send(session.start());
+  for (;;) {
+    auto frame = transport->receive(deadline);
+    if (!frame) return frame.status();
+    if (!*frame) return Status(Code::unreachable, "no answer from the server in time");
+    auto outcome = session.on_frame(**frame);
+    if (!outcome) continue;
+    transport->close(Clock::now() + kCloseTime);
+    if (!*outcome) return outcome->status();
+    if (Status s = replica_.set_enrolled((*outcome)->user, (*outcome)->role, std::string(url)); !s)
+      return s;
+    return **outcome;
   }
 }
 

@@ -70,7 +70,7 @@ TEST_CASE("the offline lease: sync first, then wiped", "[replica][identity]") {
   constexpr std::int64_t kDay = 86'400'000;
   {
     auto r = make_replica(path, clock);
-    REQUIRE(r->record_checkin(clock.ms->load(), {14 * kDay, 30 * kDay}));
+    REQUIRE(r->record_checkin({14 * kDay, 30 * kDay}));
   }
   clock.advance(13 * kDay);
   CHECK(Replica::open(path, credential(), options(clock)).is_ok());

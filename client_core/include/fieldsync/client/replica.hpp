@@ -146,9 +146,9 @@ class Replica final : public sync::ClientStore {
   // Records an enrolment: the server's user replaces the local name, also in operations
   // still in the outbox (they never left the device).
   Status set_enrolled(const std::string& user, const std::string& role, const std::string& server);
-  // An authenticated sync ended well at `now_ms`: the lease clock restarts, with the
-  // programme's current lease.
-  Status record_checkin(std::int64_t now_ms, const sync::Lease& lease);
+  // An authenticated sync ended well (now, by the replica's clock): the lease clock restarts,
+  // with the programme's current lease.
+  Status record_checkin(const sync::Lease& lease);
   // Destroys a replica and its keys: the key envelope is overwritten and removed first (what
   // is left cannot be decrypted), then every other file. No Replica may have it open.
   static Status destroy(const std::string& path);

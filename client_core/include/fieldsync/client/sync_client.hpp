@@ -40,6 +40,9 @@ struct SyncOutcome {
   std::vector<sync::OpResult> rejected;  // operations the server refused during this run
   std::size_t pushed = 0;                // operations acknowledged (accepted or duplicate)
   std::size_t pulled = 0;                // log entries received and applied
+  // The server revoked this device (after taking its uploads, if it allowed them): the
+  // caller must close the replica and destroy it (Replica::destroy).
+  bool wipe = false;
 };
 
 std::string_view outcome_name(SyncOutcome::Kind kind);
@@ -83,6 +86,12 @@ class SyncClient {
   // reconnects with backoff after drops. Returns up_to_date when stopped, or refused/failed
   // (failed at once for an untrusted server or a bad CA file, as sync_once).
   SyncOutcome run_live(std::string_view url, const std::stop_token& stop);
+
+  // Enrols the device with a one-time code (one connection, no retries): the server binds
+  // the replica's public key to the code's user, and the replica records that user.
+  // Code::code_invalid, code_expired, code_used, unreachable, untrusted_server, ...
+  Result<sync::Enrolled> enroll(std::string_view url, const std::string& code,
+                                std::chrono::milliseconds timeout);
 
   // A local write was made (through any Replica object on the same file): push soon.
   void notify_local_change() { local_change_.store(true); }
