@@ -211,7 +211,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     }
   }
 
-  void submit(sync::Push push) {
+  void submit(sync::Push&& push) {
     const std::uint64_t batch = push.batch;
     ops_pushed_ += push.ops.size();
     auto self = shared_from_this();

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <span>
+#include <utility>
 
 #include "fieldsync/sync/ids.hpp"
 
@@ -14,7 +15,7 @@ constexpr std::size_t kMaxPendingBatches = 8;
 }  // namespace
 
 ServerSession::ServerSession(const Schema& schema, ServerSessionConfig config)
-    : schema_(schema), config_(config) {}
+    : schema_(schema), config_(std::move(config)) {}
 
 const std::string& ServerSession::device() const { return hello_ ? hello_->device : kEmpty; }
 const std::string& ServerSession::user() const {
