@@ -136,4 +136,17 @@ inline void add_clients(Database& db, int from, int to) {
   REQUIRE(s);
 }
 
+// A new encrypted database `name` in `dir` (clients table, `clients` rows), closed again;
+// its passphrase is `passphrase`. Returns the path.
+inline std::string make_db(const ScratchDir& dir, const std::string& name, int clients,
+                           const std::string& passphrase) {
+  std::string path = dir.file(name);
+  auto key = create_key(path, pass(passphrase));
+  REQUIRE(key);
+  auto db = open_db(path, encrypted(*key));
+  create_schema(*db);
+  add_clients(*db, 0, clients);
+  return path;
+}
+
 }  // namespace fieldsync::crypto::test

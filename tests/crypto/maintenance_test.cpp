@@ -14,16 +14,6 @@ using namespace fieldsync::crypto::test;
 
 namespace {
 
-std::string make_db(const ScratchDir& dir, const std::string& name, int clients) {
-  std::string path = dir.file(name);
-  auto key = create_key(path, pass("old pw"));
-  REQUIRE(key);
-  auto db = open_db(path, encrypted(*key));
-  create_schema(*db);
-  add_clients(*db, 0, clients);
-  return path;
-}
-
 std::int64_t clients_in(const std::string& path, const DatabaseKey& key) {
   auto db = open_db(path, encrypted(key));
   return scalar(*db, "SELECT count(*) FROM clients");
@@ -33,7 +23,7 @@ std::int64_t clients_in(const std::string& path, const DatabaseKey& key) {
 
 TEST_CASE("changing the passphrase rewraps the key only") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 40);
+  std::string path = make_db(dir, "r.db", 40, "old pw");
   const auto pages_before = bytes_of(path);
   const auto envelope_before = bytes_of(envelope_path(path));
   REQUIRE(change_credential(path, pass("old pw"), pass("new pw")));
@@ -48,7 +38,7 @@ TEST_CASE("changing the passphrase rewraps the key only") {
 
 TEST_CASE("rekey rotates the data key and keeps the data") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 80);
+  std::string path = make_db(dir, "r.db", 80, "old pw");
   auto old_key = open_key(path, pass("old pw"));
   REQUIRE(old_key);
   const auto envelope_before = bytes_of(envelope_path(path));
@@ -80,7 +70,7 @@ TEST_CASE("rekey rotates the data key and keeps the data") {
 
 TEST_CASE("open_key completes a rekey interrupted between the two renames") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 20);
+  std::string path = make_db(dir, "r.db", 20, "old pw");
   const auto old_envelope = bytes_of(envelope_path(path));
   auto next = rekey(path, pass("old pw"));
   REQUIRE(next);
@@ -96,7 +86,7 @@ TEST_CASE("open_key completes a rekey interrupted between the two renames") {
 
 TEST_CASE("open_key discards a rekey interrupted before the swap") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 20);
+  std::string path = make_db(dir, "r.db", 20, "old pw");
   auto half = create_key(path + ".rekey", pass("old pw"));
   REQUIRE(half);
   { open_db(path + ".rekey", encrypted(*half)); }
@@ -109,7 +99,7 @@ TEST_CASE("open_key discards a rekey interrupted before the swap") {
 
 TEST_CASE("VACUUM and VACUUM INTO work on an encrypted database") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 120);
+  std::string path = make_db(dir, "r.db", 120, "old pw");
   auto key = open_key(path, pass("old pw"));
   REQUIRE(key);
   auto db = open_db(path, encrypted(*key));
@@ -134,7 +124,7 @@ TEST_CASE("VACUUM and VACUUM INTO work on an encrypted database") {
 
 TEST_CASE("the backup API copies an encrypted database into another one") {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 60);
+  std::string path = make_db(dir, "r.db", 60, "old pw");
   auto key = open_key(path, pass("old pw"));
   REQUIRE(key);
   std::string copy = dir.file("backup.db");
@@ -176,7 +166,7 @@ namespace {
 
 void crash_and_recover(bool wal) {
   ScratchDir dir;
-  std::string path = make_db(dir, "r.db", 50);
+  std::string path = make_db(dir, "r.db", 50, "old pw");
   if (!wal) {
     auto key = open_key(path, pass("old pw"));
     REQUIRE(key);

@@ -153,14 +153,9 @@ TEST_CASE("no plaintext on disk in rollback-journal mode, hot journal rolled bac
 
 TEST_CASE("flipping any byte of a database page is reported as tampering of that page") {
   ScratchDir dir;
-  std::string path = dir.file("replica.db");
-  auto key = create_key(path, pass("pw"));
+  std::string path = make_db(dir, "replica.db", 120, "pw");
+  auto key = open_key(path, pass("pw"));
   REQUIRE(key);
-  {
-    auto db = open_db(path, encrypted(*key));
-    create_schema(*db);
-    add_clients(*db, 0, 120);
-  }
   const std::size_t ps = key->page_size();
   const auto original = bytes_of(path);
   const std::size_t pages = original.size() / ps;
@@ -233,14 +228,9 @@ TEST_CASE("flipping a byte of a WAL frame's page is reported as tampering") {
 
 TEST_CASE("swapping two sealed pages is detected") {
   ScratchDir dir;
-  std::string path = dir.file("replica.db");
-  auto key = create_key(path, pass("pw"));
+  std::string path = make_db(dir, "replica.db", 60, "pw");
+  auto key = open_key(path, pass("pw"));
   REQUIRE(key);
-  {
-    auto db = open_db(path, encrypted(*key));
-    create_schema(*db);
-    add_clients(*db, 0, 60);
-  }
   const std::size_t ps = key->page_size();
   auto bytes = bytes_of(path);
   std::swap_ranges(bytes.begin() + 2 * ps, bytes.begin() + 3 * ps, bytes.begin() + 4 * ps);
