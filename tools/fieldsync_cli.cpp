@@ -191,6 +191,22 @@ int cmd_note(const Globals& g, const std::string& case_id, const std::vector<std
   return 0;
 }
 
+// Shares a case with another user (or stops sharing it): an edit of cases.shared_with that
+// the server checks at the next sync (only the case's owner, a lead or an admin may).
+int cmd_share(const Globals& g, const std::string& case_id, const std::string& user, bool share) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto rec = (*r)->get("cases", case_id);
+  if (!rec) return fail(rec.status());
+  if (!*rec || (*rec)->deleted) return fail({Code::not_found, "no case " + case_id + " here"});
+  using Kind = fieldsync::client::FieldEdit::Kind;
+  auto op = (*r)->put("cases", case_id, {{"shared_with", share ? Kind::add : Kind::remove, user}});
+  if (!op) return fail(op.status());
+  std::cout << (share ? "shared case " : "stopped sharing case ") << case_id << " with " << user
+            << " (sent at the next sync)\n";
+  return 0;
+}
+
 int cmd_get(const Globals& g, const std::string& collection, const std::string& id, bool as_json) {
   auto r = open_replica(g);
   if (!r) return fail(r.status());
@@ -336,6 +352,10 @@ int cmd_sync(const Globals& g, const std::string& server, double timeout_s,
   earlier_rejected -= std::min(earlier_rejected, out.rejected.size());
   std::cout << "up to date with " << server << " (pushed " << out.pushed << ", pulled "
             << out.pulled << ")\n";
+  if (out.snapshot_records > 0)
+    std::cout << out.snapshot_records << " record(s) of cases new to this device received whole\n";
+  if (out.purged > 0)
+    std::cout << out.purged << " record(s) removed: their cases left this device's caseload\n";
   if (earlier_rejected > 0)
     std::cerr << "note: " << earlier_rejected
               << " operation(s) rejected earlier remain in the outbox (see: fieldsync outbox)\n";
@@ -465,6 +485,15 @@ static int run_main(int argc, char** argv) {
   note->add_option("CASE_ID", id, "The case")->required();
   note->add_option("TEXT", rest, "The note (several words are joined by spaces)")->required();
 
+  std::string share_user;
+  auto* share = app.add_subcommand(
+      "share", "Share a case you own with another user (read and write); sent at the next sync");
+  share->add_option("CASE_ID", id, "The case")->required();
+  share->add_option("USER", share_user, "Who gets it")->required();
+  auto* unshare = app.add_subcommand("unshare", "Stop sharing a case with a user");
+  unshare->add_option("CASE_ID", id, "The case")->required();
+  unshare->add_option("USER", share_user, "Who loses it")->required();
+
   auto* get = app.add_subcommand("get", "Show one record (exit 1 when absent or deleted)");
   get->add_option("COLLECTION", collection, "The collection")->required();
   get->add_option("ID", id, "The record id")->required();
@@ -548,6 +577,8 @@ static int run_main(int argc, char** argv) {
   if (*put) return cmd_put(g, collection, id, rest);
   if (*del) return cmd_delete(g, collection, id);
   if (*note) return cmd_note(g, id, rest);
+  if (*share) return cmd_share(g, id, share_user, true);
+  if (*unshare) return cmd_share(g, id, share_user, false);
   if (*get) return cmd_get(g, collection, id, as_json);
   if (*list) return cmd_list(g, collection, as_json);
   if (*conflicts) return cmd_conflicts(g, all, as_json);

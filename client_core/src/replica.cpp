@@ -1,7 +1,7 @@
 // The local replica on SQLite: tables, local writes (record + outbox in one transaction),
 // queries, and the ClientStore side used by the sync client.
 //
-// Tables (replica format 1):
+// Tables (replica format 2; format 1 is migrated on open):
 //   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema
 //   records(collection, id, state_json, fields_json, deleted, open_conflicts, conflicts)
 //                                       a rowid table keyed by UNIQUE(collection, id): rows
@@ -9,8 +9,10 @@
 //                                       overflow pages (twice the file, see PERFORMANCE.md)
 //                                       state_json: sync::to_json(RecordState) (the merge
 //                                       state); fields_json: sync::materialize (what is shown)
+//                                       item: the record's scope item (sync/scope.hpp)
 //   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
 //          reason)                      operations not yet acknowledged by the server
+//   scope(item PRIMARY KEY)             the items the server last said this device may hold
 #include "fieldsync/client/replica.hpp"
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "fieldsync/sync/ids.hpp"
 #include "fieldsync/sync/op.hpp"
 #include "file_lock.hpp"
+#include "replica_rows.hpp"
 
 namespace fieldsync::client {
 namespace json = boost::json;
@@ -58,96 +61,17 @@ CREATE TABLE outbox(
   reason TEXT);
 )sql";
 
-Result<json::value> parse_json(const std::string& text, std::string_view what) {
-  std::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return Status(Code::storage, "corrupt " + std::string(what) + ": " + ec.message());
-  return v;
-}
-
-Result<std::optional<std::string>> get_meta(Database& db, std::string_view key) {
-  auto st = db.prepare("SELECT value FROM meta WHERE key = ?1");
-  if (!st) return st.status();
-  st->bind(1, key);
-  auto row = st->step();
-  if (!row) return row.status();
-  if (!*row) return std::optional<std::string>();
-  return std::optional<std::string>(st->column_text(0));
-}
-
-Status set_meta(Database& db, std::string_view key, std::string_view value) {
-  auto st = db.prepare(
-      "INSERT INTO meta(key, value) VALUES(?1, ?2) "
-      "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  if (!st) return st.status();
-  st->bind(1, key).bind(2, value);
-  return st->run();
-}
-
-Result<std::uint64_t> get_meta_uint(Database& db, std::string_view key) {
-  auto v = get_meta(db, key);
-  if (!v) return v.status();
-  if (!*v) return std::uint64_t{0};
-  try {
-    return static_cast<std::uint64_t>(std::stoull(**v));
-  } catch (const std::exception&) {
-    return Status(Code::storage, "corrupt replica: meta '" + std::string(key) + "'");
-  }
-}
-
-Result<sync::Hlc> get_meta_hlc(Database& db) {
-  auto v = get_meta(db, "hlc");
-  if (!v) return v.status();
-  if (!*v) return sync::Hlc{};
-  auto hlc = sync::Hlc::parse(**v);
-  if (!hlc) return Status(Code::storage, "corrupt replica: meta 'hlc'");
-  return *hlc;
-}
-
-Result<std::optional<sync::RecordState>> load_state(Database& db, const std::string& collection,
-                                                    const std::string& id) {
-  auto st = db.prepare("SELECT state_json FROM records WHERE collection = ?1 AND id = ?2");
-  if (!st) return st.status();
-  st->bind(1, collection).bind(2, id);
-  auto row = st->step();
-  if (!row) return row.status();
-  if (!*row) return std::optional<sync::RecordState>();
-  auto v = parse_json(st->column_text(0), "record state");
-  if (!v) return v.status();
-  auto state = sync::record_state_from_json(*v);
-  if (!state) return Status(Code::storage, "corrupt record state: " + state.status().message());
-  return std::optional<sync::RecordState>(std::move(*state));
-}
-
-Status save_state(Database& db, const sync::CollectionSpec& spec, const std::string& id,
-                  const sync::RecordState& state) {
-  auto all = sync::conflicts(state, spec, spec.name, id);
-  std::int64_t open = 0;
-  for (const auto& c : all) open += c.open ? 1 : 0;
-  auto st = db.prepare(
-      "INSERT INTO records(collection, id, state_json, fields_json, deleted, open_conflicts, "
-      "conflicts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-      "ON CONFLICT(collection, id) DO UPDATE SET state_json = excluded.state_json, "
-      "fields_json = excluded.fields_json, deleted = excluded.deleted, "
-      "open_conflicts = excluded.open_conflicts, conflicts = excluded.conflicts");
-  if (!st) return st.status();
-  st->bind(1, spec.name)
-      .bind(2, id)
-      .bind(3, json::serialize(sync::to_json(state)))
-      .bind(4, json::serialize(sync::materialize(state, spec)))
-      .bind(5, std::int64_t{state.deleted() ? 1 : 0})
-      .bind(6, open)
-      .bind(7, static_cast<std::int64_t>(all.size()));
-  return st->run();
-}
-
-Result<sync::Op> parse_op(const std::string& text) {
-  auto v = parse_json(text, "outbox entry");
-  if (!v) return v.status();
-  auto op = sync::op_from_json(*v);
-  if (!op) return Status(Code::storage, "corrupt outbox entry: " + op.status().message());
-  return op;
-}
+// Format 2: scopes. Each record's scope item (sync/scope.hpp) and the items the server last
+// said this device may hold. Runs on format-1 tables, also on the empty ones of init.
+constexpr std::string_view kScopeTables = R"sql(
+ALTER TABLE records ADD COLUMN item TEXT NOT NULL DEFAULT '';
+UPDATE records SET item = CASE collection
+    WHEN 'cases' THEN 'c:' || id
+    WHEN 'clients' THEN 'k:' || id
+    ELSE COALESCE('c:' || NULLIF(json_extract(fields_json, '$.case_id'), ''), '') END;
+CREATE INDEX records_by_item ON records(item, collection, id);
+CREATE TABLE scope(item TEXT PRIMARY KEY) WITHOUT ROWID;
+)sql";
 
 Result<RecordView> make_view(std::string collection, std::string id, const std::string& fields,
                              bool deleted) {
@@ -207,6 +131,7 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
   Status created = crypto::in_transaction(*r->db_, [&]() -> Status {
     Database& db = *r->db_;
     if (Status t = db.exec(kCreateTables); !t) return t;
+    if (Status t = db.exec(kScopeTables); !t) return t;
     std::string signing_secret = crypto::to_hex(crypto::SigningKey::generate().secret());
     const std::pair<std::string_view, std::string> rows[] = {
         {"format", std::to_string(kReplicaFormat)},
@@ -251,6 +176,14 @@ Status Replica::require_unlocked() const {
 Status Replica::load_meta() {
   auto format = get_meta(*db_, "format");
   if (!format || !*format) return {Code::invalid_argument, path_ + " is not a fieldsync replica"};
+  if (**format == "1") {
+    Status migrated = crypto::in_transaction(*db_, [&]() -> Status {
+      if (Status s = db_->exec(kScopeTables); !s) return s;
+      return set_meta(*db_, "format", std::to_string(kReplicaFormat));
+    });
+    if (!migrated) return migrated;
+    format = std::optional<std::string>(std::to_string(kReplicaFormat));
+  }
   if (**format != std::to_string(kReplicaFormat))
     return {Code::invalid_argument, path_ + " has replica format " + **format +
                                         "; this program reads format " +

@@ -83,6 +83,10 @@ Status Replica::create(const crypto::Credential& credential) {
     return db.status();
   }
   db_ = std::move(*db);
+  if (Status s = db_->exec("PRAGMA secure_delete = ON"); !s) {
+    discard_files();
+    return s;
+  }
   // Owner only; SQLite gives the -wal and -shm files the database's permissions.
   std::error_code ec;
   std::filesystem::permissions(
@@ -109,7 +113,10 @@ Status Replica::attach(const crypto::Credential& credential) {
   if (!db) return explain_open_error(path_, db.status());
   file_lock_ = std::make_unique<FileLock>(std::move(*held));
   db_ = std::move(*db);
-  if (Status m = load_meta(); !m) {
+  // A purged record's bytes are overwritten, not left in free pages.
+  Status m = db_->exec("PRAGMA secure_delete = ON");
+  if (m) m = load_meta();
+  if (!m) {
     lock();
     return m;
   }

@@ -41,6 +41,15 @@ class RecordingStore final : public sync::ClientStore {
   Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override {
     return note(inner_.apply_remote(entries, cursor));
   }
+  std::string scope_digest() override { return inner_.scope_digest(); }
+  Result<sync::ScopeApplied> apply_scope(const sync::Scope& scope) override {
+    auto r = inner_.apply_scope(scope);
+    if (!r) (void)note(r.status());
+    return r;
+  }
+  Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override {
+    return note(inner_.apply_snapshot(records));
+  }
 
   const std::optional<Status>& error() const { return error_; }
 
@@ -121,7 +130,8 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
       store, sync::ClientSessionConfig{.device = replica_.device(),
                                        .user = replica_.user(),
                                        .schema_version = replica_.schema().version(),
-                                       .key = replica_.signing_key()});
+                                       .key = replica_.signing_key(),
+                                       .binding = transport.binding()});
   const bool live = stop != nullptr;
   auto send_all = [&](std::vector<std::string> frames) {
     for (auto& f : frames) transport.send(std::move(f));
@@ -129,6 +139,8 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
   auto finish = [&](End end) {
     outcome.pushed += session.acked();
     outcome.pulled += session.received();
+    outcome.purged += session.purged();
+    outcome.snapshot_records += session.snapshot_records();
     for (const auto& r : session.rejected()) outcome.rejected.push_back(r);
     return end;
   };
@@ -152,7 +164,10 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
     return finish(End::failed);
   };
 
-  auto progress = [&] { return session.acked() + session.received() + session.rejected().size(); };
+  auto progress = [&] {
+    return session.acked() + session.received() + session.rejected().size() +
+           session.snapshot_records();
+  };
 
   // An authenticated session that got everything through: the lease clock restarts; a
   // revoked device's uploads are in, so it must wipe.
@@ -199,7 +214,7 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
       }
       continue;
     }
-    const std::size_t received = session.received();
+    const std::size_t received = session.received() + session.snapshot_records() + session.purged();
     const std::size_t progress_before = progress();
     auto out = session.on_frame(**frame);
     if (session.failed()) return classify(&**frame);
@@ -212,8 +227,8 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
       log("connected");
     }
     send_all(std::move(out));
-    if (live && session.received() != received && options_.on_remote_change)
-      options_.on_remote_change();
+    const std::size_t changed = session.received() + session.snapshot_records() + session.purged();
+    if (live && changed != received && options_.on_remote_change) options_.on_remote_change();
   }
 }
 

@@ -6,7 +6,9 @@
 //   - writes go out one at a time from `outbox_` (at most one async_write in flight);
 //   - each blocking call runs the io_context until its condition holds or its deadline.
 // Dead peers are detected by Beast's idle timeout with keep-alive pings. The connection is a
-// template on the stream under the WebSocket; both kinds are instantiated here, once.
+// template on the stream under the WebSocket; both kinds are instantiated here, once. A wss://
+// connection keeps its TLS channel binding (binding()) for the device's answer to the
+// challenge.
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -148,6 +150,8 @@ class Connection final : public Transport {
     drain();
   }
 
+  std::string binding() const override { return binding_; }
+
  private:
   static websocket::stream<Stream> make_stream(net::io_context& ioc, ssl::context* tls) {
     if constexpr (kTls) {
@@ -170,6 +174,9 @@ class Connection final : public Transport {
     if (!finish(done, deadline))
       return {Code::unreachable, "timed out in the TLS handshake with " + where};
     if (ec) return tls_handshake_failure(tls.native_handle(), ec, where);
+    auto binding = tls_channel_binding(tls.native_handle());
+    if (!binding) return {binding.status().code(), where + ": " + binding.status().message()};
+    binding_ = std::move(*binding);
     return Status::ok();
   }
 
@@ -274,6 +281,7 @@ class Connection final : public Transport {
   bool closed_ = false;
   bool failed_ = false;
   beast::error_code error_;
+  std::string binding_;  // the TLS exporter value once the handshake is done; empty for ws://
 };
 
 // Chooses the connection by the URL's scheme at connect() and forwards to it.
@@ -304,6 +312,8 @@ class WebSocketTransport final : public Transport {
   void close(Clock::time_point deadline) override {
     if (impl_) impl_->close(deadline);
   }
+
+  std::string binding() const override { return impl_ ? impl_->binding() : std::string(); }
 
  private:
   TransportOptions options_;

@@ -127,7 +127,8 @@ Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const C
   op.kind = sync::OpKind::put;
   op.writes.push_back(std::move(**write));
   if (Status s = sync::validate(op, schema); !s) return s;
-  auto results = apply_batch(tx, {op}, schema, now_ms, sync::kDefaultMaxAheadMs);
+  auto results =
+      apply_batch(tx, {op}, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, false});
   if (!results) return results.status();
   const sync::OpResult& r = results->front();
   if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);

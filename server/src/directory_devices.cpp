@@ -228,4 +228,34 @@ Status Directory::touch_last_sync(const std::string& id, std::int64_t now_ms) {
   });
 }
 
+Result<std::vector<std::string>> Directory::device_scope(const std::string& id) {
+  return impl_->read([&](Database& db) -> Result<std::vector<std::string>> {
+    auto st = db.prepare("SELECT item FROM device_scope WHERE device = ?1 ORDER BY item");
+    if (!st) return st.status();
+    st->bind(1, id);
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.status();
+      if (!*row) return out;
+      out.push_back(st->column_text(0));
+    }
+  });
+}
+
+Status Directory::set_device_scope(const std::string& id, const std::vector<std::string>& items) {
+  return impl_->write([&](Database& db) -> Status {
+    auto clear = db.prepare("DELETE FROM device_scope WHERE device = ?1");
+    if (!clear) return clear.status();
+    if (Status s = clear->bind(1, id).run(); !s) return s;
+    auto add = db.prepare("INSERT OR IGNORE INTO device_scope(device, item) VALUES (?1, ?2)");
+    if (!add) return add.status();
+    for (const auto& item : items) {
+      (void)add->reset();
+      if (Status s = add->bind(1, id).bind(2, item).run(); !s) return s;
+    }
+    return Status::ok();
+  });
+}
+
 }  // namespace fieldsync::server

@@ -226,6 +226,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   if (Status s = impl->listen(); !s) return s;
 
   WriterConfig wc;
+  wc.enforce_scopes = c.require_auth;
   wc.now_ms = c.now_ms;
   wc.max_ahead_ms = c.max_ahead_ms;
   wc.max_group_ops = c.max_group_ops;

@@ -11,8 +11,10 @@
 
 #include <boost/json.hpp>
 
+#include "directory_impl.hpp"
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/sync/wire.hpp"
+#include "store_scope.hpp"
 
 namespace fieldsync::server {
 namespace json = boost::json;
@@ -37,6 +39,14 @@ class ResetOnExit {
   Statement& s_;
 };
 
+// A JSON array of strings, for json_each() in SQL.
+std::string json_list(const std::vector<std::string>& v) {
+  json::array a;
+  a.reserve(v.size());
+  for (const auto& s : v) a.emplace_back(s);
+  return json::serialize(a);
+}
+
 Result<json::value> parse_json(const std::string& text, const char* what) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
@@ -49,6 +59,11 @@ struct WriteStatements {
   Statement load;
   Statement save;
   Statement append;
+  Statement load_scope;
+  Statement load_access;
+  Statement clear_access;
+  Statement add_access;
+  Statement cases_of_client;
 };
 
 struct Reader {
@@ -63,9 +78,15 @@ Result<Statement> prep(Database& db, std::string_view sql) { return db.prepare(s
 Result<std::unique_ptr<Reader>> open_reader(const StoreFile& file) {
   auto db = file.connect(/*writable=*/false);
   if (!db) return db.status();
+  // ?4 NULL: every entry; else only those the scope sees (ScopeSet::sees, in SQL).
   auto entries = prep(**db,
-                      "SELECT seq, op_json, skewed FROM log WHERE seq > ?1 AND device <> ?2 "
-                      "ORDER BY seq LIMIT ?3");
+                      "SELECT l.seq, l.op_json, l.skewed, r.scope_item, r.created_by FROM log l "
+                      "LEFT JOIN records r ON r.collection = l.collection AND r.id = l.record "
+                      "WHERE l.seq > ?1 AND l.device <> ?2 AND (?4 IS NULL "
+                      "OR r.scope_item IN (SELECT value FROM json_each(?4)) "
+                      "OR (r.scope_item NOT LIKE 'c:%' "
+                      "AND r.created_by IN (SELECT value FROM json_each(?5)))) "
+                      "ORDER BY l.seq LIMIT ?3");
   if (!entries) return entries.status();
   auto head = prep(**db, "SELECT COALESCE(MAX(seq), 0) FROM log");
   if (!head) return head.status();
@@ -160,14 +181,75 @@ class SqliteTx final : public StoreTx {
   }
 
   Status save_record(const std::string& collection, const std::string& id,
-                     const sync::RecordState& state, const json::object& fields) override {
+                     const sync::RecordState& state, const json::object& fields,
+                     const RecordScope& scope) override {
     ResetOnExit reset(w_.save);
     return w_.save.bind(1, collection)
         .bind(2, id)
         .bind(3, json::serialize(sync::to_json(state)))
         .bind(4, json::serialize(fields))
         .bind(5, std::int64_t{state.deleted() ? 1 : 0})
+        .bind(6, scope.item)
+        .bind(7, scope.creator)
         .run();
+  }
+
+  Result<std::optional<RecordScope>> load_scope(const std::string& collection,
+                                                const std::string& id) override {
+    ResetOnExit reset(w_.load_scope);
+    auto row = w_.load_scope.bind(1, collection).bind(2, id).step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<RecordScope>();
+    return std::optional<RecordScope>(
+        RecordScope{w_.load_scope.column_text(0), w_.load_scope.column_text(1)});
+  }
+
+  Result<CaseAccess> load_case_access(const std::string& case_id) override {
+    ResetOnExit reset(w_.load_access);
+    w_.load_access.bind(1, case_id);
+    CaseAccess out;
+    for (;;) {
+      auto row = w_.load_access.step();
+      if (!row) return row.status();
+      if (!*row) break;
+      if (w_.load_access.column_text(1) == "owner")
+        out.owner = w_.load_access.column_text(0);
+      else
+        out.shared.push_back(w_.load_access.column_text(0));
+    }
+    return out;
+  }
+
+  Status save_case_access(const std::string& case_id, const CaseAccess& access) override {
+    {
+      ResetOnExit reset(w_.clear_access);
+      if (Status s = w_.clear_access.bind(1, case_id).run(); !s) return s;
+    }
+    auto add = [&](const std::string& user, const char* kind) -> Status {
+      ResetOnExit reset(w_.add_access);
+      return w_.add_access.bind(1, case_id).bind(2, user).bind(3, std::string(kind)).run();
+    };
+    if (!access.owner.empty())
+      if (Status s = add(access.owner, "owner"); !s) return s;
+    for (const auto& u : access.shared)
+      if (Status s = add(u, "shared"); !s) return s;
+    return Status::ok();
+  }
+
+  Result<std::vector<std::string>> cases_of_client(const std::string& client_id) override {
+    ResetOnExit reset(w_.cases_of_client);
+    w_.cases_of_client.bind(1, client_id);
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = w_.cases_of_client.step();
+      if (!row) return row.status();
+      if (!*row) return out;
+      out.push_back(w_.cases_of_client.column_text(0));
+    }
+  }
+
+  Result<User> load_user(const std::string& name) override {
+    return directory_sql::load_user(*s_.wdb, name);
   }
 
   Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
@@ -215,17 +297,30 @@ Status open_writer(SqliteStore::Impl& impl) {
   auto find_op = impl.wdb->prepare("SELECT seq FROM log WHERE op_id = ?1");
   auto load = impl.wdb->prepare("SELECT state_json FROM records WHERE collection=?1 AND id=?2");
   auto save = impl.wdb->prepare(
-      "INSERT INTO records(collection, id, state_json, fields_json, deleted) "
-      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(collection, id) DO UPDATE SET "
+      "INSERT INTO records(collection, id, state_json, fields_json, deleted, scope_item, "
+      "created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(collection, id) DO UPDATE SET "
       "state_json=excluded.state_json, fields_json=excluded.fields_json, "
-      "deleted=excluded.deleted");
+      "deleted=excluded.deleted, scope_item=excluded.scope_item");
   auto append = impl.wdb->prepare(
       "INSERT INTO log(op_id, device, collection, record, op_json, skewed, received_ms) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  for (const Status& s : {find_op.status(), load.status(), save.status(), append.status()})
+  auto load_scope =
+      impl.wdb->prepare("SELECT scope_item, created_by FROM records WHERE collection=?1 AND id=?2");
+  auto load_access = impl.wdb->prepare("SELECT user, kind FROM case_access WHERE case_id = ?1");
+  auto clear_access = impl.wdb->prepare("DELETE FROM case_access WHERE case_id = ?1");
+  auto add_access = impl.wdb->prepare(
+      "INSERT OR IGNORE INTO case_access(case_id, user, kind) VALUES (?1, ?2, ?3)");
+  auto cases_of_client = impl.wdb->prepare(
+      "SELECT id FROM records WHERE collection = 'cases' AND "
+      "json_extract(fields_json, '$.client_id') = ?1");
+  for (const Status& s :
+       {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),
+        load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status()})
     if (!s) return s;
-  impl.w.emplace(
-      WriteStatements{std::move(*find_op), std::move(*load), std::move(*save), std::move(*append)});
+  impl.w.emplace(WriteStatements{std::move(*find_op), std::move(*load), std::move(*save),
+                                 std::move(*append), std::move(*load_scope),
+                                 std::move(*load_access), std::move(*clear_access),
+                                 std::move(*add_access), std::move(*cases_of_client)});
   return Status::ok();
 }
 
@@ -257,7 +352,8 @@ Result<std::unique_ptr<StoreTx>> SqliteStore::begin() {
 }
 
 Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t limit,
-                                            const std::string& exclude_device) {
+                                            const std::string& exclude_device,
+                                            const ScopeSet* scope) {
   auto acquired = impl_->acquire();
   if (!acquired) return acquired.status();
   Impl::Lease lease(*impl_, std::move(*acquired));
@@ -271,6 +367,11 @@ Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t l
     r.entries.bind(1, static_cast<std::int64_t>(after))
         .bind(2, exclude_device)
         .bind(3, static_cast<std::int64_t>(limit) + 1);
+    if (scope && !scope->all) {
+      r.entries.bind(4, json_list(scope->items)).bind(5, json_list(scope->creators));
+    } else {
+      r.entries.bind_null(4).bind_null(5);
+    }
     std::size_t bytes = 0;
     for (;;) {
       auto row = r.entries.step();
@@ -294,6 +395,8 @@ Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t l
       e.seq = static_cast<std::uint64_t>(r.entries.column_int(0));
       e.op = std::move(*op);
       e.skewed = r.entries.column_int(2) != 0;
+      e.scope.item = r.entries.column_text(3);
+      e.scope.creator = r.entries.column_text(4);
       out.entries.push_back(std::move(e));
     }
     if (out.more) {
@@ -340,6 +443,25 @@ Result<std::optional<RecordRow>> SqliteStore::get_record(const std::string& coll
   out.deleted = r.record.column_int(2) != 0;
   out.state = std::move(*state);
   return std::optional<RecordRow>(std::move(out));
+}
+
+}  // namespace fieldsync::server
+
+namespace fieldsync::server {
+
+Result<ScopeSet> SqliteStore::scope_of(const Viewer& viewer) {
+  auto acquired = impl_->acquire();
+  if (!acquired) return acquired.status();
+  Impl::Lease lease(*impl_, std::move(*acquired));
+  return store_scope::scope_of(*(*lease).db, viewer);
+}
+
+Result<std::vector<std::vector<sync::SnapshotRecord>>> SqliteStore::read_items(
+    const std::vector<std::string>& items) {
+  auto acquired = impl_->acquire();
+  if (!acquired) return acquired.status();
+  Impl::Lease lease(*impl_, std::move(*acquired));
+  return store_scope::read_items(*(*lease).db, items);
 }
 
 }  // namespace fieldsync::server

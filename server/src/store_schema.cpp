@@ -1,6 +1,9 @@
 // The store's tables and their migrations. Format history (kStoreFormat):
 //   1  meta, log, records
 //   2  + teams, users, devices, enroll_codes, settings (the directory)
+//   3  + scopes: records.scope_item and records.created_by, case_access, device_scope, and
+//        log_by_record (a record's history); existing rows are filled in from the stored
+//        state and the log
 #include "store_schema.hpp"
 
 #include <string>
@@ -64,6 +67,41 @@ CREATE TABLE enroll_codes(
 CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql";
 
+// Format 3: scopes (server/scope.hpp). Every statement also works on the empty tables of a
+// new store, so a new store is made by running every format's SQL in turn.
+constexpr const char* kScopeSql = R"sql(
+ALTER TABLE records ADD COLUMN scope_item TEXT NOT NULL DEFAULT '';
+ALTER TABLE records ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+CREATE INDEX log_by_record ON log(collection, record, seq);
+UPDATE records SET scope_item = CASE collection
+    WHEN 'cases' THEN 'c:' || id
+    WHEN 'clients' THEN 'k:' || id
+    ELSE COALESCE('c:' || NULLIF(json_extract(fields_json, '$.case_id'), ''), '') END;
+UPDATE records SET created_by = COALESCE((SELECT json_extract(l.op_json, '$.user') FROM log l
+    WHERE l.collection = records.collection AND l.record = records.id ORDER BY l.seq LIMIT 1), '');
+CREATE INDEX records_by_item ON records(scope_item);
+CREATE INDEX records_by_creator ON records(created_by, collection);
+CREATE INDEX cases_by_client ON records(json_extract(fields_json, '$.client_id'))
+  WHERE collection = 'cases';
+CREATE TABLE case_access(
+  case_id TEXT NOT NULL,
+  user TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('owner', 'shared')),
+  PRIMARY KEY(case_id, user)) WITHOUT ROWID;
+CREATE INDEX case_access_by_user ON case_access(user, kind);
+INSERT INTO case_access(case_id, user, kind)
+  SELECT id, COALESCE(NULLIF(json_extract(fields_json, '$.assigned_to'), ''), created_by), 'owner'
+  FROM records WHERE collection = 'cases'
+    AND COALESCE(NULLIF(json_extract(fields_json, '$.assigned_to'), ''), created_by) <> '';
+INSERT OR IGNORE INTO case_access(case_id, user, kind)
+  SELECT r.id, j.value, 'shared' FROM records r, json_each(r.fields_json, '$.shared_with') j
+  WHERE r.collection = 'cases';
+CREATE TABLE device_scope(
+  device TEXT NOT NULL,
+  item TEXT NOT NULL,
+  PRIMARY KEY(device, item)) WITHOUT ROWID;
+)sql";
+
 Status set_meta(crypto::Database& db, const std::string& key, const std::string& value) {
   auto st = db.prepare(
       "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -102,6 +140,7 @@ Result<int> stored_format(crypto::Database& db) {
   if (kind != kKind) return Status(Code::storage, "the file is not a fieldsync server store");
   if (format == "1") return 1;
   if (format == "2") return 2;
+  if (format == "3") return 3;
   return Status(Code::storage, "store format " + format + " is not supported (expected " +
                                    std::to_string(kStoreFormat) + ")");
 }
@@ -109,6 +148,7 @@ Result<int> stored_format(crypto::Database& db) {
 Status create_all(crypto::Database& db) {
   if (Status s = db.exec(kLogSql); !s) return s;
   if (Status s = db.exec(kDirectorySql); !s) return s;
+  if (Status s = db.exec(kScopeSql); !s) return s;
   if (Status s = set_meta(db, "format", std::to_string(kStoreFormat)); !s) return s;
   return set_meta(db, "kind", kKind);
 }
@@ -117,6 +157,9 @@ Status create_all(crypto::Database& db) {
 Status migrate(crypto::Database& db, int from) {
   if (from < 2) {
     if (Status s = db.exec(kDirectorySql); !s) return s;
+  }
+  if (from < 3) {
+    if (Status s = db.exec(kScopeSql); !s) return s;
   }
   return set_meta(db, "format", std::to_string(kStoreFormat));
 }

@@ -103,11 +103,13 @@ void Writer::process(std::vector<Submission>& group) {
   const std::int64_t now = config_.now_ms();
   std::vector<std::vector<sync::OpResult>> results;
   results.reserve(group.size());
+  std::vector<sync::EntryScope> scopes;  // of the accepted ops, in order
   Status failure = [&]() -> Status {
     auto tx = store_.begin();
     if (!tx) return tx.status();
     for (const Submission& sub : group) {
-      auto r = apply_batch(**tx, sub.ops, schema_, now, config_.max_ahead_ms);
+      auto r = apply_batch(**tx, sub.ops, schema_,
+                           {now, config_.max_ahead_ms, config_.enforce_scopes}, &scopes);
       if (!r) return r.status();  // destroying the tx rolls the whole group back
       results.push_back(std::move(*r));
     }
@@ -129,8 +131,10 @@ void Writer::process(std::vector<Submission>& group) {
     op_count += group[i].ops.size();
     for (std::size_t k = 0; k < results[i].size(); ++k) {
       const sync::OpResult& r = results[i][k];
-      if (r.status == sync::OpStatus::accepted)
-        accepted.push_back(sync::LogEntry{r.seq, group[i].ops[k], r.skewed});
+      if (r.status != sync::OpStatus::accepted) continue;
+      sync::EntryScope scope;
+      if (accepted.size() < scopes.size()) scope = scopes[accepted.size()];
+      accepted.push_back(sync::LogEntry{r.seq, group[i].ops[k], r.skewed, std::move(scope)});
     }
   }
   commits_.fetch_add(1);

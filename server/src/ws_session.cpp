@@ -21,13 +21,15 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "fieldsync/sync/server_session.hpp"
+#include "tls_context.hpp"
 
 namespace fieldsync::server {
 namespace {
 
-sync::ServerSessionConfig session_config(const SharedState& shared) {
+sync::ServerSessionConfig session_config(const SharedState& shared, std::string binding) {
   sync::ServerSessionConfig c;
   c.require_auth = shared.require_auth;
+  c.binding = std::move(binding);
   return c;
 }
 
@@ -50,6 +52,18 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 
+// The channel binding a device signs in its answer: none over plain TCP, the connection's
+// tls-exporter value over TLS (the handshake is done before the session starts).
+std::string channel_binding(beast::tcp_stream& /*plain*/, const SharedState& /*shared*/) {
+  return {};
+}
+std::string channel_binding(beast::ssl_stream<beast::tcp_stream>& tls, const SharedState& shared) {
+  auto binding = tls_channel_binding(tls.native_handle());
+  if (binding) return std::move(*binding);
+  shared.log->error("session: {}", binding.status().message());
+  return "unavailable";  // not hex: no answer verifies, so authentication fails closed
+}
+
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 // Frames up to this size are read (and discarded past kMaxFrameBytes) so that the device
 // gets a frame_too_large error frame; beyond it Beast fails the connection (close 1009).
@@ -63,7 +77,9 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
 
  public:
   WsSession(Stream&& stream, SharedState& shared)
-      : ws_(std::move(stream)), shared_(shared), proto_(shared.schema, session_config(shared)) {
+      : ws_(std::move(stream)),
+        shared_(shared),
+        proto_(shared.schema, session_config(shared, channel_binding(ws_.next_layer(), shared))) {
     beast::error_code ec;
     auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -188,6 +204,13 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     return sync::Enrolled{user->name, std::string(role_name(user->role))};
   }
 
+  // The authenticated user's scope now. Like the directory reads, on the session's strand.
+  Result<sync::Visibility> load_scope() {
+    auto user = shared_.directory->user(proto_.user());
+    if (!user) return user.status();
+    return shared_.store.scope_of(Viewer{user->name, user->role, user->team});
+  }
+
   // Carries out what the protocol state machine asked for.
   void execute(sync::SessionActions a) {
     for (auto& frame : a.send) enqueue(std::move(frame));
@@ -199,6 +222,17 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
                           proto_.upload_only() ? " (revoked: upload only)" : "");
     }
     if (a.redeem) execute(proto_.on_redeemed(redeem(*a.redeem)));
+    if (a.load_scope) {
+      auto scope = load_scope();
+      auto saved = shared_.directory->device_scope(proto_.device());
+      execute(proto_.on_scope(scope, saved, shared_.head.load(), shared_.now_ms()));
+    }
+    if (a.save_scope) {
+      if (Status s = shared_.directory->set_device_scope(proto_.device(), *a.save_scope); !s)
+        shared_.log->warn("session {}: could not save the device's scope: {}", device_or_none(),
+                          s.to_string());
+    }
+    if (a.read_items) execute(proto_.on_items(shared_.store.read_items(*a.read_items)));
     if (a.submit) submit(std::move(*a.submit));
     if (a.read) {
       pending_read_ = *a.read;
@@ -241,7 +275,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     if (!pending_read_ || aborted_ || queue_.size() >= kReadPaceFrames) return;
     sync::Pull p = *pending_read_;
     pending_read_.reset();
-    auto changes = shared_.store.read_log(p.cursor, p.limit, proto_.device());
+    auto changes = shared_.store.read_log(p.cursor, p.limit, proto_.device(), proto_.visibility());
     if (!changes) {
       shared_.log->error("session {}: log read failed: {}", device_or_none(),
                          changes.status().to_string());

@@ -1,6 +1,8 @@
 // The device side of the protocol (state machine described in client_session.hpp).
 #include "fieldsync/sync/client_session.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <span>
 
 namespace fieldsync::sync {
@@ -9,13 +11,15 @@ ClientSession::ClientSession(ClientStore& store, ClientSessionConfig config)
     : store_(store), config_(std::move(config)) {}
 
 std::vector<std::string> ClientSession::start() {
-  Hello h{config_.device, config_.user, store_.cursor(), config_.schema_version, kProtocolVersion};
+  Hello h{config_.device,         config_.user,     store_.cursor(),
+          config_.schema_version, kProtocolVersion, store_.scope_digest()};
   return {encode(h)};
 }
 
 bool ClientSession::up_to_date() const {
   return welcomed_ && !failed() && caught_up_ && !pull_in_flight_ && outbox_drained_ &&
-         !push_batch_in_flight_;
+         !push_batch_in_flight_ && (!scoped_ || scope_seen_) && !fetch_in_flight_ &&
+         to_fetch_.empty();
 }
 
 std::vector<std::string> ClientSession::fail(Status s) {
@@ -52,7 +56,8 @@ std::vector<std::string> ClientSession::on_frame(std::string_view frame) {
         using T = std::decay_t<decltype(msg)>;
         if constexpr (std::is_same_v<T, Welcome> || std::is_same_v<T, Ack> ||
                       std::is_same_v<T, Changes> || std::is_same_v<T, Error> ||
-                      std::is_same_v<T, Challenge>) {
+                      std::is_same_v<T, Challenge> || std::is_same_v<T, Scope> ||
+                      std::is_same_v<T, Snapshot>) {
           return handle(msg);
         } else {
           return fail({Code::unexpected_message, "server sent a client-side message"});
@@ -68,7 +73,11 @@ std::vector<std::string> ClientSession::handle(const Challenge& m) {
     return fail({Code::unknown_device,
                  "the server requires an enrolled device: enrol this replica with a code"});
   if (m.nonce.size() != 64) return fail({Code::malformed_frame, "challenge nonce is not 32 bytes"});
-  const std::string text = auth_message(kProtocolVersion, config_.device, m.nonce, config_.binding);
+  // A server that does not see the TLS connection (plain ws, or behind a TLS-terminating
+  // proxy) checks no binding. A man in the middle gains nothing by clearing `bound`: the real
+  // server still checks its own binding, which an unbound answer does not match.
+  const std::string text = auth_message(kProtocolVersion, config_.device, m.nonce,
+                                        m.bound ? config_.binding : std::string());
   auto sig = config_.key->sign(std::span<const std::uint8_t>(
       reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
   return {encode(Auth{crypto::to_hex(sig)})};
@@ -81,6 +90,7 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   server_role_ = m.role;
   wipe_ = m.wipe;
   lease_ = m.lease;
+  scoped_ = m.scoped && !m.wipe;
   std::vector<std::string> out;
   if (wipe_) {
     caught_up_ = true;  // a revoked device is sent nothing: it only uploads
@@ -122,6 +132,36 @@ std::vector<std::string> ClientSession::handle(const Changes& m) {
   }
   caught_up_ = true;
   return {};
+}
+
+std::vector<std::string> ClientSession::handle(const Scope& m) {
+  if (!welcomed_) return fail({Code::unexpected_message, "scope before welcome"});
+  auto applied = store_.apply_scope(m);
+  if (!applied) return fail(applied.status());
+  scope_seen_ = true;
+  purged_ += applied->purged;
+  for (auto& f : applied->fetch) to_fetch_.push_back(std::move(f));
+  return next_fetch();
+}
+
+std::vector<std::string> ClientSession::next_fetch() {
+  if (fetch_in_flight_ || to_fetch_.empty() || failed()) return {};
+  Fetch f;
+  const std::size_t n = std::min(to_fetch_.size(), kMaxFetchItems);
+  f.items.assign(std::make_move_iterator(to_fetch_.begin()),
+                 std::make_move_iterator(to_fetch_.begin() + static_cast<std::ptrdiff_t>(n)));
+  to_fetch_.erase(to_fetch_.begin(), to_fetch_.begin() + static_cast<std::ptrdiff_t>(n));
+  fetch_in_flight_ = true;
+  return {encode(f)};
+}
+
+std::vector<std::string> ClientSession::handle(const Snapshot& m) {
+  if (!fetch_in_flight_) return fail({Code::unexpected_message, "snapshot without a fetch"});
+  if (Status s = store_.apply_snapshot(m.records); !s) return fail(s);
+  snapshot_records_ += m.records.size();
+  if (m.more) return {};
+  fetch_in_flight_ = false;
+  return next_fetch();
 }
 
 std::vector<std::string> ClientSession::handle(const Error& m) {

@@ -58,6 +58,23 @@ bool apply(RecordState& state, const Op& op, const CollectionSpec& spec) {
   return changed;
 }
 
+bool merge_state(RecordState& state, const RecordState& from) {
+  bool changed = false;
+  for (const auto& [name, reg] : from.registers) {
+    auto& into = state.registers[name].writes;
+    for (const auto& w : reg.writes) changed |= insert_sorted_by_op(into, w);
+  }
+  for (const auto& [name, set] : from.sets) {
+    SetState& into = state.sets[name];
+    for (const auto& [element, tags] : set.adds)
+      for (const auto& t : tags) changed |= into.adds[element].insert(t).second;
+    for (const auto& [element, tags] : set.removed)
+      for (const auto& t : tags) changed |= into.removed[element].insert(t).second;
+  }
+  for (const auto& d : from.deletes) changed |= insert_sorted_by_op(state.deletes, d);
+  return changed;
+}
+
 std::vector<const WriteMeta*> heads(const RegisterState& reg) {
   std::set<std::string_view> superseded;
   for (const auto& w : reg.writes)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <span>
 #include <utility>
 
@@ -53,8 +54,9 @@ SessionActions ServerSession::on_frame(std::string_view frame, std::uint64_t hea
     return protocol_error(Code::unexpected_message, "answer the challenge before anything else");
   if (const auto* p = std::get_if<Push>(&*m)) return handle(*p);
   if (const auto* p = std::get_if<Pull>(&*m)) return handle(*p);
+  if (const auto* f = std::get_if<Fetch>(&*m)) return handle(*f);
   return protocol_error(Code::unexpected_message,
-                        "a device may send hello, enroll, auth, push and pull only");
+                        "a device may send hello, enroll, auth, push, pull and fetch only");
 }
 
 SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::int64_t now_ms) {
@@ -80,7 +82,7 @@ SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::in
   nonce_ = crypto::to_hex(nonce);
   phase_ = Phase::challenged;
   SessionActions a;
-  a.send.push_back(encode(Challenge{nonce_, now_ms}));
+  a.send.push_back(encode(Challenge{nonce_, now_ms, !config_.binding.empty()}));
   return a;
 }
 
@@ -92,6 +94,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
     w.role = role_;
     w.lease = lease_;
   }
+  w.scoped = scoped_;
   a.send.push_back(encode(w));
   return a;
 }
@@ -134,8 +137,150 @@ SessionActions ServerSession::on_device(const Result<DeviceRecord>& device, std:
   enrolled_user_ = device->user;
   role_ = device->role;
   lease_ = device->lease;
+  if (role_ != "admin" && !upload_only_) {
+    // The welcome waits for the scope: every read of this session is filtered by it.
+    scoped_ = true;
+    scope_loading_ = true;
+    phase_ = Phase::scoping;
+    SessionActions a;
+    a.load_scope = true;
+    return a;
+  }
   phase_ = Phase::ready;
   return welcome(head, now_ms);
+}
+
+SessionActions ServerSession::on_scope(const Result<Visibility>& scope,
+                                       const Result<std::vector<std::string>>& saved,
+                                       std::uint64_t head, std::int64_t now_ms) {
+  if (!scope_loading_) return {};
+  scope_loading_ = false;
+  if (!scope || !saved) {
+    const Status& why = !scope ? scope.status() : saved.status();
+    return protocol_error(why.code(), "the server could not read this device's scope: " +
+                                          why.message() + "; try again later");
+  }
+  visibility_ = *scope;
+  if (phase_ == Phase::scoping) {
+    saved_items_ = *saved;
+    // The device holds the saved items if its digest says so; else it gets the whole set.
+    device_items_known_ = scope_digest(saved_items_) == hello_->scope;
+    if (device_items_known_) device_items_ = saved_items_;
+    phase_ = Phase::ready;
+    return welcome(head, now_ms);
+  }
+  // Re-read from the cursor under the new scope, then tell the device (so that it fetches
+  // only what the re-read did not bring). Before the first catch-up, the first scope frame
+  // carries the change.
+  announce_pending_ = scope_announced_;
+  SessionActions a;
+  if (live_ && !read_in_flight_) {
+    a.read = read_more(sent_cursor_).read;
+  } else {
+    live_gap_ = true;
+  }
+  return a;
+}
+
+void ServerSession::append(SessionActions& a, SessionActions more) {
+  for (auto& f : more.send) a.send.push_back(std::move(f));
+  if (more.save_scope) a.save_scope = std::move(more.save_scope);
+}
+
+SessionActions ServerSession::announce_scope(bool always) {
+  SessionActions a;
+  const std::vector<std::string>& now = visibility_.items;
+  Scope m;
+  m.digest = scope_digest(now);
+  if (device_items_known_) {
+    std::set_difference(now.begin(), now.end(), device_items_.begin(), device_items_.end(),
+                        std::back_inserter(m.add));
+    std::set_difference(device_items_.begin(), device_items_.end(), now.begin(), now.end(),
+                        std::back_inserter(m.remove));
+  } else {
+    m.full = true;
+    m.add = now;
+  }
+  if (always || m.full || !m.add.empty() || !m.remove.empty()) a.send.push_back(encode(m));
+  device_items_ = now;
+  device_items_known_ = true;
+  scope_announced_ = true;
+  announce_pending_ = false;
+  if (saved_items_ != now) {
+    saved_items_ = now;
+    a.save_scope = now;
+  }
+  return a;
+}
+
+bool ServerSession::may_rescope(const LogEntry& e) const {
+  if (e.op.collection != "cases") return false;
+  const std::string item = case_item(e.op.record);
+  const bool visible = visibility_.contains(item);
+  for (const auto& w : e.op.writes) {
+    if (w.field != "assigned_to" && w.field != "shared_with" && w.field != "client_id") continue;
+    if (visible) return true;
+    const std::string value = w.value.is_string() ? std::string(w.value.get_string()) : "";
+    if (w.field == "assigned_to" && visibility_.sees_creator(value)) return true;
+    if (w.field == "shared_with" && value == user()) return true;
+  }
+  // A new case without an assignee belongs to its creator, whose lead sees it too.
+  return !visible && visibility_.sees_creator(e.scope.creator);
+}
+
+SessionActions ServerSession::handle(const Fetch& m) {
+  if (fetch_) return protocol_error(Code::unexpected_message, "a fetch is already in flight");
+  Fetch kept;
+  for (const auto& i : m.items)
+    if (!scoped_ || visibility_.contains(i.item)) kept.items.push_back(i);
+  SessionActions a;
+  if (kept.items.empty()) {
+    a.send.push_back(encode(Snapshot{}));
+    return a;
+  }
+  std::vector<std::string> items;
+  items.reserve(kept.items.size());
+  for (const auto& i : kept.items) items.push_back(i.item);
+  fetch_ = std::move(kept);
+  a.read_items = std::move(items);
+  return a;
+}
+
+SessionActions ServerSession::on_items(
+    const Result<std::vector<std::vector<SnapshotRecord>>>& records) {
+  if (!fetch_) return {};
+  Fetch fetch = std::move(*fetch_);
+  fetch_.reset();
+  if (!records)
+    return protocol_error(records.status().code(),
+                          "the server could not read the fetched "
+                          "records: " +
+                              records.status().message());
+  SessionActions a;
+  Snapshot page;
+  std::size_t bytes = 0;
+  constexpr std::size_t kBudget = kMaxFrameBytes / 2;
+  for (std::size_t i = 0; i < fetch.items.size() && i < records->size(); ++i) {
+    const auto& held = (*records)[i];
+    HoldingDigest d;
+    for (const auto& r : held) d.add(r.collection, r.id, r.state);
+    const std::string have = d.empty() ? std::string() : d.finish();
+    if (have == fetch.items[i].have) continue;  // the device has it all already
+    for (const auto& r : held) {
+      const std::size_t size = encode(Snapshot{{r}, false}).size();
+      if (!page.records.empty() && bytes + size > kBudget) {
+        page.more = true;
+        a.send.push_back(encode(page));
+        page = Snapshot{};
+        bytes = 0;
+      }
+      bytes += size;
+      page.records.push_back(r);
+    }
+  }
+  page.more = false;
+  a.send.push_back(encode(page));
+  return a;
 }
 
 SessionActions ServerSession::handle(const Enroll& m) {
@@ -269,6 +414,8 @@ SessionActions ServerSession::on_read(Changes changes) {
     if (more || live_gap_) {
       auto next = read_more(sent_cursor_);
       a.read = next.read;
+    } else if (scoped_ && (!scope_announced_ || announce_pending_)) {
+      append(a, announce_scope(!scope_announced_));
     }
     return a;
   }
@@ -276,13 +423,28 @@ SessionActions ServerSession::on_read(Changes changes) {
   a.send.push_back(encode(changes));
   if (!more) {
     live_ = true;
-    if (live_gap_) a.read = read_more(sent_cursor_).read;
+    if (live_gap_) {
+      a.read = read_more(sent_cursor_).read;
+    } else if (scoped_ && (!scope_announced_ || announce_pending_)) {
+      append(a, announce_scope(!scope_announced_));
+    }
   }
   return a;
 }
 
 SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
-  if (entries.empty() || upload_only_) return {};
+  if (entries.empty() || upload_only_ || phase_ != Phase::ready) return {};
+  if (scoped_ &&
+      (scope_loading_ || std::any_of(entries.begin(), entries.end(),
+                                     [this](const LogEntry& e) { return may_rescope(e); }))) {
+    // The scope may change: load it again; the entries are re-read under the new one.
+    live_gap_ = true;
+    if (scope_loading_) return {};
+    scope_loading_ = true;
+    SessionActions a;
+    a.load_scope = true;
+    return a;
+  }
   if (!live_ || read_in_flight_) {
     live_gap_ = true;
     return {};
@@ -292,7 +454,9 @@ SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
   c.live = true;
   for (const auto& e : entries) {
     if (e.seq <= sent_cursor_) continue;
-    if (e.op.device != hello_->device) c.entries.push_back(e);
+    if (e.op.device == hello_->device) continue;
+    if (scoped_ && !visibility_.sees(e.scope)) continue;
+    c.entries.push_back(e);
   }
   sent_cursor_ = std::max(sent_cursor_, entries.back().seq);
   c.cursor = sent_cursor_;

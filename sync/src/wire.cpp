@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include "fieldsync/sync/scope.hpp"
+
 #include <limits>
 
 namespace fieldsync::sync {
@@ -39,6 +41,13 @@ json::value encode_entry(const LogEntry& e) {
   return o;
 }
 
+json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  a.reserve(v.size());
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
 struct Encoder {
   json::object operator()(const Hello& m) const {
     json::object o = envelope("hello");
@@ -47,6 +56,7 @@ struct Encoder {
     o["user"] = m.user;
     o["cursor"] = m.cursor;
     o["schema"] = m.schema;
+    if (!m.scope.empty()) o["scope"] = m.scope;
     return o;
   }
   json::object operator()(const Welcome& m) const {
@@ -56,6 +66,7 @@ struct Encoder {
     if (!m.user.empty()) o["user"] = m.user;
     if (!m.role.empty()) o["role"] = m.role;
     if (m.wipe) o["wipe"] = true;
+    if (m.scoped) o["scoped"] = true;
     if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
       o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
                     {"wipe_after_ms", m.lease.wipe_after_ms}};
@@ -65,6 +76,7 @@ struct Encoder {
     json::object o = envelope("challenge");
     o["nonce"] = m.nonce;
     o["server_ms"] = m.server_ms;
+    if (m.bound) o["bound"] = true;
     return o;
   }
   json::object operator()(const Auth& m) const {
@@ -119,6 +131,33 @@ struct Encoder {
     o["cursor"] = m.cursor;
     o["more"] = m.more;
     o["live"] = m.live;
+    return o;
+  }
+  json::object operator()(const Scope& m) const {
+    json::object o = envelope("scope");
+    o["full"] = m.full;
+    o["add"] = strings(m.add);
+    o["remove"] = strings(m.remove);
+    o["digest"] = m.digest;
+    return o;
+  }
+  json::object operator()(const Fetch& m) const {
+    json::object o = envelope("fetch");
+    json::array items;
+    items.reserve(m.items.size());
+    for (const auto& i : m.items) items.push_back(json::object{{"item", i.item}, {"have", i.have}});
+    o["items"] = std::move(items);
+    return o;
+  }
+  json::object operator()(const Snapshot& m) const {
+    json::object o = envelope("snapshot");
+    json::array rs;
+    rs.reserve(m.records.size());
+    for (const auto& r : m.records)
+      rs.push_back(
+          json::object{{"collection", r.collection}, {"id", r.id}, {"state", to_json(r.state)}});
+    o["records"] = std::move(rs);
+    o["more"] = m.more;
     return o;
   }
   json::object operator()(const Error& m) const {
@@ -264,6 +303,72 @@ Result<Message> decode_changes(Reader& r) {
   return finish(r, std::move(m));
 }
 
+Result<std::vector<std::string>> decode_items(Reader& r, std::string_view key) {
+  std::vector<std::string> out;
+  const json::array* a = r.array(key);
+  if (!a) return r.error();
+  out.reserve(a->size());
+  for (const auto& v : *a) {
+    if (!v.is_string() || !is_valid_item(v.get_string()))
+      return malformed("'" + std::string(key) + "' must hold scope items (c:ID or k:ID)");
+    out.emplace_back(v.get_string());
+  }
+  return out;
+}
+
+Result<Message> decode_scope(Reader& r) {
+  Scope m;
+  m.full = r.boolean("full", false);
+  auto add = decode_items(r, "add");
+  if (!add) return add.status();
+  auto remove = decode_items(r, "remove");
+  if (!remove) return remove.status();
+  m.add = std::move(*add);
+  m.remove = std::move(*remove);
+  m.digest = r.str("digest");
+  return finish(r, std::move(m));
+}
+
+Result<Message> decode_fetch(Reader& r) {
+  Fetch m;
+  if (const json::array* items = r.array("items")) {
+    if (items->size() > kMaxFetchItems)
+      return Status(Code::frame_too_large,
+                    "a fetch names at most " + std::to_string(kMaxFetchItems) + " items");
+    for (const auto& v : *items) {
+      if (!v.is_object()) return malformed("a fetch item must be an object");
+      Reader ir(v.get_object());
+      FetchItem i{ir.str("item"), ir.str_or("have", "")};
+      if (!ir.error().is_ok()) return ir.error();
+      if (!is_valid_item(i.item)) return malformed("'item' must be a scope item (c:ID or k:ID)");
+      m.items.push_back(std::move(i));
+    }
+  }
+  return finish(r, std::move(m));
+}
+
+Result<Message> decode_snapshot(Reader& r) {
+  Snapshot m;
+  if (const json::array* rs = r.array("records")) {
+    for (const auto& v : *rs) {
+      if (!v.is_object()) return malformed("a snapshot record must be an object");
+      Reader rr(v.get_object());
+      SnapshotRecord rec;
+      rec.collection = rr.str("collection");
+      rec.id = rr.str("id");
+      const json::value* st = v.get_object().if_contains("state");
+      if (!st) rr.fail("state", "a record state");
+      if (!rr.error().is_ok()) return rr.error();
+      auto state = record_state_from_json(*st);
+      if (!state) return malformed("a snapshot record has an unreadable state");
+      rec.state = std::move(*state);
+      m.records.push_back(std::move(rec));
+    }
+  }
+  m.more = r.boolean("more", false);
+  return finish(r, std::move(m));
+}
+
 }  // namespace
 
 std::string_view op_status_name(OpStatus s) {
@@ -315,6 +420,7 @@ Result<Message> decode(std::string_view frame) {
     m.user = r.str("user");
     m.cursor = r.u64("cursor");
     m.schema = static_cast<int>(r.i64("schema"));
+    m.scope = r.str_or("scope", "");
     return finish(r, std::move(m));
   }
   if (type == "enroll") {  // a first frame too: the server checks the version
@@ -336,6 +442,7 @@ Result<Message> decode(std::string_view frame) {
     m.user = r.str_or("user", "");
     m.role = r.str_or("role", "");
     m.wipe = r.boolean("wipe", false);
+    m.scoped = r.boolean("scoped", false);
     if (const json::value* lease = o.if_contains("lease")) {
       if (!lease->is_object()) return malformed("'lease' must be an object");
       Reader lr(lease->get_object());
@@ -349,6 +456,7 @@ Result<Message> decode(std::string_view frame) {
     Challenge m;
     m.nonce = r.str("nonce");
     m.server_ms = r.i64("server_ms");
+    m.bound = r.boolean("bound", false);
     return finish(r, std::move(m));
   }
   if (type == "auth") {
@@ -372,6 +480,9 @@ Result<Message> decode(std::string_view frame) {
     return finish(r, m);
   }
   if (type == "changes") return decode_changes(r);
+  if (type == "scope") return decode_scope(r);
+  if (type == "fetch") return decode_fetch(r);
+  if (type == "snapshot") return decode_snapshot(r);
   if (type == "error") {
     Error m;
     m.code = code_from_name(r.str("code"));

@@ -25,7 +25,7 @@ struct Fixture {
   std::vector<sync::OpResult> apply(const std::vector<sync::Op>& ops) {
     auto tx = store->begin();
     REQUIRE(tx);
-    auto r = server::apply_batch(**tx, ops, schema, kNowMs, sync::kDefaultMaxAheadMs);
+    auto r = server::apply_batch(**tx, ops, schema, {kNowMs, sync::kDefaultMaxAheadMs});
     REQUIRE(r);
     REQUIRE((*tx)->commit());
     return std::move(*r);

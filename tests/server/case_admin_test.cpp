@@ -47,7 +47,7 @@ struct Fixture {
     auto tx = store->begin();
     REQUIRE(tx);
     auto r = server::apply_batch(**tx, {put_op(kDevice, ++counter, "cases", id, fields)},
-                                 sync::default_schema(), kNowMs, sync::kDefaultMaxAheadMs);
+                                 sync::default_schema(), {kNowMs, sync::kDefaultMaxAheadMs});
     REQUIRE(r);
     REQUIRE(r->front().status == sync::OpStatus::accepted);
     REQUIRE((*tx)->commit());
@@ -169,8 +169,8 @@ TEST_CASE("unknown users and cases, admins as targets, deleted cases", "[case_ad
     del.kind = sync::OpKind::del;
     del.writes.clear();
     del.del_base = {kDevice + ".1"};
-    REQUIRE(
-        server::apply_batch(**tx, {del}, sync::default_schema(), kNowMs, sync::kDefaultMaxAheadMs));
+    REQUIRE(server::apply_batch(**tx, {del}, sync::default_schema(),
+                                {kNowMs, sync::kDefaultMaxAheadMs}));
     REQUIRE((*tx)->commit());
   }
   auto refused = f.change(CaseAction::assign, "c1", "ben", "lee");

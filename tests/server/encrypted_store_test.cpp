@@ -30,7 +30,7 @@ const std::string kSecretNote = "met Amina at the riverside shelter";
 void store_ops(server::ServerStore& store, const std::vector<sync::Op>& ops) {
   auto tx = store.begin();
   REQUIRE(tx);
-  auto r = server::apply_batch(**tx, ops, sync::default_schema(), kNowMs, 1000);
+  auto r = server::apply_batch(**tx, ops, sync::default_schema(), {kNowMs, 1000});
   REQUIRE(r);
   REQUIRE((*tx)->commit());
 }

@@ -20,7 +20,7 @@ const std::string kB = device_id(2);
 void store_ops(server::ServerStore& store, const std::vector<sync::Op>& ops) {
   auto tx = store.begin();
   REQUIRE(tx);
-  auto r = server::apply_batch(**tx, ops, sync::default_schema(), kNowMs, 1000);
+  auto r = server::apply_batch(**tx, ops, sync::default_schema(), {kNowMs, 1000});
   REQUIRE(r);
   REQUIRE((*tx)->commit());
 }
@@ -105,7 +105,7 @@ TEST_CASE("committed data survives reopening, an uncommitted transaction leaves 
     auto tx = (*store)->begin();
     REQUIRE(tx);
     auto r = server::apply_batch(**tx, {put_op(kA, 2, "cases", "c2", {{"programme", "food"}})},
-                                 sync::default_schema(), kNowMs, 1000);
+                                 sync::default_schema(), {kNowMs, 1000});
     REQUIRE(r);
     // destroyed without commit: rolled back
   }

@@ -2,23 +2,41 @@
 // transport verifying it, and everything that must be refused: untrusted or misnamed
 // certificates (at once, with Code::untrusted_server), bad TLS files at start-up, plain ws on
 // a non-loopback address, plain and garbage clients on the TLS port (the server keeps serving).
+// Device authentication over wss: the answer to the challenge is bound to the TLS connection
+// (tls-exporter), so an answer made over another connection, or over none, is refused.
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "fieldsync/client/replica.hpp"
+#include "fieldsync/client/sync_client.hpp"
 #include "fieldsync/client/transport.hpp"
+#include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/crypto/sign.hpp"
+#include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/server.hpp"
+#include "fieldsync/server/store_file.hpp"
+#include "fieldsync/sync/schema.hpp"
+#include "fieldsync/sync/wire.hpp"
 #include "test_cert.hpp"
 #include "test_util.hpp"
 #include "ws_client.hpp"
 
+namespace crypto = fieldsync::crypto;
+namespace proto = fieldsync::sync;  // not `sync`: unistd.h declares ::sync()
 using fieldsync::Code;
 using fieldsync::Status;
 using fieldsync::client::Endpoint;
@@ -98,6 +116,99 @@ bool server_hangs_up(std::uint16_t port, const std::string& bytes,
   return closed;
 }
 
+// The server runs on the system clock, so codes are made on it too.
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A server that requires enrolled devices (TLS when `pki` is given), with the user "ana" in
+// its directory.
+struct AuthServer {
+  RunningServer server;
+  std::unique_ptr<fieldsync::server::Directory> dir;
+
+  explicit AuthServer(const Pki* pki) : server(config(pki)) {
+    auto file = fieldsync::server::StoreFile::open(server.data_dir() + "/fieldsync.db", "");
+    REQUIRE(file);
+    auto opened = fieldsync::server::Directory::open(*file);
+    REQUIRE(opened);
+    dir = std::move(*opened);
+    REQUIRE(dir->add_team("north", wall_ms()));
+    REQUIRE(dir->add_user("ana", fieldsync::server::Role::worker, "north", wall_ms()));
+  }
+  static ServerConfig config(const Pki* pki) {
+    ServerConfig c = pki ? tls_config(pki->cert, pki->key) : ServerConfig{};
+    c.require_auth = true;
+    return c;
+  }
+  std::string code() {
+    auto c = dir->new_enroll_code("ana", fieldsync::server::kHourMs, wall_ms());
+    REQUIRE(c);
+    return c->code;
+  }
+  // Enrols `device` with `key` directly in the directory.
+  void enrol(const std::string& device, const crypto::SigningKey& key) {
+    REQUIRE(dir->redeem_enroll_code(code(), device, key.public_key(), wall_ms()));
+  }
+};
+
+std::optional<proto::Message> receive_message(Transport& t) {
+  auto frame = t.receive(Transport::Clock::now() + 5s);
+  REQUIRE(frame.is_ok());
+  REQUIRE(frame->has_value());
+  auto m = proto::decode(**frame);
+  REQUIRE(m.is_ok());
+  return *m;
+}
+
+// Says hello over `t` as `device` and answers the challenge with `key`, signing `binding`
+// with the nonce; returns the server's reply.
+proto::Message answer_challenge(Transport& t, const std::string& device,
+                                const crypto::SigningKey& key, const std::string& binding) {
+  t.send(proto::encode(
+      proto::Hello{device, "", 0, proto::default_schema().version(), proto::kProtocolVersion}));
+  auto m = receive_message(t);
+  const auto* challenge = as<proto::Challenge>(m);
+  REQUIRE(challenge);
+  const std::string text =
+      proto::auth_message(proto::kProtocolVersion, device, challenge->nonce, binding);
+  auto sig = key.sign(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  t.send(proto::encode(proto::Auth{crypto::to_hex(sig)}));
+  return *receive_message(t);
+}
+
+Code fatal_code(const proto::Message& m) {
+  const auto* e = std::get_if<proto::Error>(&m);
+  REQUIRE(e);
+  CHECK(e->fatal);
+  return e->code;
+}
+
+bool is_hex(const std::string& s) {
+  return s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// The WebSocket transport, but with the channel binding hidden: a device that signs none.
+class Unbound final : public Transport {
+ public:
+  explicit Unbound(std::unique_ptr<Transport> inner) : inner_(std::move(inner)) {}
+  Status connect(const Endpoint& ep, Clock::time_point deadline) override {
+    return inner_->connect(ep, deadline);
+  }
+  void send(std::string frame) override { inner_->send(std::move(frame)); }
+  fieldsync::Result<std::optional<std::string>> receive(Clock::time_point deadline) override {
+    return inner_->receive(deadline);
+  }
+  void close(Clock::time_point deadline) override { inner_->close(deadline); }
+  std::string binding() const override { return {}; }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+};
+
 }  // namespace
 
 TEST_CASE("a wss client that trusts the CA connects by IP address and by host name", "[tls]") {
@@ -167,6 +278,22 @@ TEST_CASE("plain, garbage and silent clients on the TLS port are dropped, others
   CHECK(http_get(server.port(), "/healthz").status == 400);  // plain HTTP: refused
 }
 
+TEST_CASE("a TLS 1.2 client fails the handshake: the server speaks TLS 1.3 only", "[tls]") {
+  Pki pki;
+  RunningServer server(tls_config(pki.cert, pki.key));
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  REQUIRE(SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_2_VERSION) == 1);
+  ctx.set_verify_mode(net::ssl::verify_none);
+  net::ssl::stream<net::ip::tcp::socket> tls(ioc, ctx);
+  tls.next_layer().connect({net::ip::make_address("127.0.0.1"), server.port()});
+  boost::system::error_code ec;
+  tls.handshake(net::ssl::stream_base::client, ec);
+  CHECK(ec);
+  CHECK(connect(endpoint(server.port(), true), pki.ca_file).is_ok());  // 1.3 still served
+}
+
 TEST_CASE("bad TLS files are refused at start-up with a one-line reason", "[tls]") {
   Pki pki;
   TempDir data;
@@ -206,4 +333,97 @@ TEST_CASE("plain ws on a non-loopback address is refused before the store is tou
   CHECK(started.status().message().find("refusing plain ws on 0.0.0.0:0") != std::string::npos);
   CHECK(started.status().message().find("--insecure-behind-proxy") != std::string::npos);
   CHECK(std::filesystem::is_empty(data.path()));
+}
+
+TEST_CASE("over wss the answer to the challenge is bound to the TLS connection", "[tls][auth]") {
+  Pki pki;
+  AuthServer auth(&pki);
+  const auto key = crypto::SigningKey::generate();
+  const std::string device = device_id(7);
+  auth.enrol(device, key);
+  const auto deadline = [] { return Transport::Clock::now() + 10s; };
+
+  auto first = make_websocket_transport({pki.ca_file});
+  auto second = make_websocket_transport({pki.ca_file});
+  CHECK(first->binding().empty());  // nothing before connect
+  REQUIRE(first->connect(endpoint(auth.server.port(), true), deadline()).is_ok());
+  REQUIRE(second->connect(endpoint(auth.server.port(), true), deadline()).is_ok());
+  // tls-exporter: 32 bytes in hex, one value per connection.
+  CHECK(first->binding().size() == 64);
+  CHECK(is_hex(first->binding()));
+  CHECK(second->binding().size() == 64);
+  CHECK(first->binding() != second->binding());
+
+  SECTION("signed over its own connection: welcome") {
+    auto reply = answer_challenge(*first, device, key, first->binding());
+    const auto* w = std::get_if<proto::Welcome>(&reply);
+    REQUIRE(w);
+    CHECK(w->user == "ana");
+  }
+  SECTION("signed over another connection (relayed by a man in the middle): bad_signature") {
+    CHECK(fatal_code(answer_challenge(*first, device, key, second->binding())) ==
+          Code::bad_signature);
+  }
+  SECTION("signed without a binding: bad_signature") {
+    CHECK(fatal_code(answer_challenge(*first, device, key, "")) == Code::bad_signature);
+  }
+  first->close(deadline());
+  second->close(deadline());
+}
+
+TEST_CASE("over plain ws there is no binding, and authentication signs none", "[tls][auth]") {
+  AuthServer auth(nullptr);
+  const auto key = crypto::SigningKey::generate();
+  const std::string device = device_id(8);
+  auth.enrol(device, key);
+  auto t = make_websocket_transport({});
+  REQUIRE(t->connect(endpoint(auth.server.port(), false), Transport::Clock::now() + 10s).is_ok());
+  CHECK(t->binding().empty());
+  auto reply = answer_challenge(*t, device, key, t->binding());
+  CHECK(std::holds_alternative<proto::Welcome>(reply));
+  t->close(Transport::Clock::now() + 2s);
+}
+
+TEST_CASE("a device enrols and syncs over wss with a server that requires enrolment",
+          "[tls][auth]") {
+  Pki pki;
+  AuthServer auth(&pki);
+  TempDir device_dir;
+  fieldsync::client::ReplicaOptions options;
+  options.user = "local-name";
+  std::string passphrase = "test passphrase";
+  auto replica = fieldsync::client::Replica::init(
+      device_dir.file("device.db"),
+      crypto::Credential::passphrase(crypto::SecureBuffer::take(passphrase),
+                                     crypto::KdfLimits::minimum()),
+      options);
+  REQUIRE(replica);
+  const std::string url = "wss://127.0.0.1:" + std::to_string(auth.server.port());
+  fieldsync::client::SyncClientOptions client_options;
+  client_options.ca_file = pki.ca_file;
+
+  fieldsync::client::SyncClient client(**replica, client_options);
+  auto enrolled = client.enroll(url, auth.code(), 10s);
+  REQUIRE(enrolled);
+  CHECK(enrolled->user == "ana");
+  using Kind = fieldsync::client::FieldEdit::Kind;
+  REQUIRE((*replica)->put("clients", "cl-1", {{"name", Kind::set, "Amina Y"}}));
+
+  SECTION("the client signs its connection's binding: up to date") {
+    auto outcome = client.sync_once(url, 20s);
+    INFO(outcome.detail.to_string());
+    CHECK(outcome.kind == fieldsync::client::SyncOutcome::Kind::up_to_date);
+    CHECK(outcome.pushed == 1);
+    CHECK(outcome.rejected.empty());
+  }
+  SECTION("a client that signs no binding is refused: the server binds the TLS connection") {
+    client_options.make_transport = [&pki] {
+      return std::make_unique<Unbound>(make_websocket_transport({pki.ca_file}));
+    };
+    fieldsync::client::SyncClient unbound(**replica, client_options);
+    auto outcome = unbound.sync_once(url, 20s);
+    CHECK(outcome.kind == fieldsync::client::SyncOutcome::Kind::refused);
+    CHECK(outcome.detail.code() == Code::bad_signature);
+    CHECK(outcome.pushed == 0);
+  }
 }

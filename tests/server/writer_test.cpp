@@ -56,8 +56,14 @@ class FailingStore final : public server::ServerStore {
     return std::unique_ptr<server::StoreTx>(new Tx(std::move(*tx), fail_commit));
   }
   Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
-                                 const std::string& exclude) override {
-    return inner_.read_log(after, limit, exclude);
+                                 const std::string& exclude,
+                                 const server::ScopeSet* scope) override {
+    return inner_.read_log(after, limit, exclude, scope);
+  }
+  Result<server::ScopeSet> scope_of(const server::Viewer& v) override { return inner_.scope_of(v); }
+  Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
+      const std::vector<std::string>& items) override {
+    return inner_.read_items(items);
   }
   Result<std::uint64_t> head() override { return inner_.head(); }
   Result<std::optional<server::RecordRow>> get_record(const std::string& c,
@@ -78,8 +84,24 @@ class FailingStore final : public server::ServerStore {
       return inner_->load_record(c, id);
     }
     Status save_record(const std::string& c, const std::string& id, const sync::RecordState& s,
-                       const boost::json::object& f) override {
-      return inner_->save_record(c, id, s, f);
+                       const boost::json::object& f, const server::RecordScope& scope) override {
+      return inner_->save_record(c, id, s, f, scope);
+    }
+    Result<std::optional<server::RecordScope>> load_scope(const std::string& c,
+                                                          const std::string& id) override {
+      return inner_->load_scope(c, id);
+    }
+    Result<server::CaseAccess> load_case_access(const std::string& id) override {
+      return inner_->load_case_access(id);
+    }
+    Status save_case_access(const std::string& id, const server::CaseAccess& a) override {
+      return inner_->save_case_access(id, a);
+    }
+    Result<std::vector<std::string>> cases_of_client(const std::string& id) override {
+      return inner_->cases_of_client(id);
+    }
+    Result<server::User> load_user(const std::string& name) override {
+      return inner_->load_user(name);
     }
     Result<std::uint64_t> append_log(const sync::Op& op, bool skewed, std::int64_t ms) override {
       return inner_->append_log(op, skewed, ms);

@@ -343,7 +343,8 @@ class Simulation {
     std::vector<std::vector<OpResult>> results;
     std::vector<LogEntry> accepted;
     for (auto& p : pending_) {
-      auto r = server::apply_batch(**tx, p.push.ops, default_schema(), clock_, kDefaultMaxAheadMs);
+      auto r =
+          server::apply_batch(**tx, p.push.ops, default_schema(), {clock_, kDefaultMaxAheadMs});
       REQUIRE(r);
       for (std::size_t i = 0; i < r->size(); ++i)
         if ((*r)[i].status == OpStatus::accepted)

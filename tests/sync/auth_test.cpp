@@ -1,8 +1,14 @@
 // Device authentication and enrolment in the protocol state machines: a challenge answered
-// with the enrolled key, and every way it can fail; enrolment codes' outcomes.
+// with the enrolled key over the connection's channel binding, and every way it can fail;
+// enrolment codes' outcomes.
+#include <cstdint>
+#include <span>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "fieldsync/crypto/random.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/enroll_session.hpp"
 #include "fieldsync/sync/ids.hpp"
@@ -22,16 +28,20 @@ struct Pair {
   MemoryClientStore store;
   ClientSession client;
   ServerSession server;
-  explicit Pair(const crypto::SigningKey* client_key = nullptr, std::string binding = "")
+  // `binding` and `server_binding`: the channel binding each end sees (equal on one TLS
+  // connection; different through a man in the middle, which holds two connections).
+  explicit Pair(const crypto::SigningKey* client_key = nullptr, std::string binding = "",
+                std::string server_binding = "")
       : client(store, {.device = kDevice,
                        .user = "local-name",
                        .schema_version = 2,
                        .key = client_key ? client_key : &key,
                        .binding = std::move(binding)}),
-        server(default_schema(), config()) {}
-  static ServerSessionConfig config() {
+        server(default_schema(), config(std::move(server_binding))) {}
+  static ServerSessionConfig config(std::string binding = "") {
     ServerSessionConfig c;
     c.require_auth = true;
+    c.binding = std::move(binding);
     return c;
   }
   DeviceRecord record(DeviceState state = DeviceState::active) const {
@@ -71,9 +81,13 @@ Code fatal_code(const SessionActions& a) {
 
 TEST_CASE("auth: an enrolled, active device is welcomed as its enrolled user", "[auth]") {
   Pair p;
-  auto welcome = handshake(p, p.record());
+  auto loading = handshake(p, p.record());
+  REQUIRE(loading.load_scope);  // a worker's device: its scope is read before the welcome
+  CHECK(loading.send.empty());
+  auto welcome = p.server.on_scope(Visibility{}, std::vector<std::string>{}, 7, 1000);
   REQUIRE(welcome.send.size() == 1);
   auto w = std::get<Welcome>(decoded(welcome.send[0]));
+  CHECK(w.scoped);
   CHECK(w.user == "ana");
   CHECK(w.role == "worker");
   CHECK_FALSE(w.wipe);
@@ -102,9 +116,13 @@ TEST_CASE("auth: unknown, revoked and forged answers are refused with their own 
     Pair forged(&other);
     CHECK(fatal_code(handshake(forged, p.record())) == Code::bad_signature);
   }
-  SECTION("a signature for another channel binding") {
-    Pair p(nullptr, "binding of another connection");
-    CHECK(fatal_code(handshake(p, p.record())) == Code::bad_signature);
+  SECTION("behind a TLS-terminating proxy the server checks no binding, and none is signed") {
+    Pair p(nullptr, "binding of the connection to the proxy", "");
+    DeviceRecord admin = p.record();
+    admin.role = "admin";
+    auto welcome = handshake(p, admin);
+    REQUIRE(welcome.send.size() == 1);
+    CHECK(std::holds_alternative<Welcome>(decoded(welcome.send[0])));
   }
   SECTION("a replayed answer from an earlier connection") {
     Pair first;
@@ -122,6 +140,57 @@ TEST_CASE("auth: unknown, revoked and forged answers are refused with their own 
     Pair p;
     p.server.on_frame(p.client.start().at(0), 0, 1000);
     CHECK(fatal_code(p.server.on_frame(encode(Auth{"zz"}), 0, 1000)) == Code::bad_signature);
+  }
+}
+
+TEST_CASE("auth: the answer is bound to the connection's channel binding", "[auth]") {
+  // Two TLS connections' exporter values (RFC 9266 tls-exporter: 32 bytes, hex).
+  const std::string device_side(64, 'a');
+  const std::string server_side(64, 'b');
+  SECTION("the same binding on both ends: welcome") {
+    Pair p(nullptr, device_side, device_side);
+    DeviceRecord admin = p.record();
+    admin.role = "admin";  // welcomed at once (no scope to load first)
+    auto welcome = handshake(p, admin);
+    REQUIRE(welcome.send.size() == 1);
+    CHECK(std::holds_alternative<Welcome>(decoded(welcome.send[0])));
+    CHECK(p.server.authenticated());
+  }
+  SECTION("relayed through a man in the middle: each end sees its own connection") {
+    Pair p(nullptr, device_side, server_side);
+    CHECK(fatal_code(handshake(p, p.record())) == Code::bad_signature);
+  }
+  SECTION("a device that signs no binding, against a server on TLS") {
+    Pair p(nullptr, "", server_side);
+    CHECK(fatal_code(handshake(p, p.record())) == Code::bad_signature);
+  }
+  SECTION("a man in the middle that clears `bound` gains nothing") {
+    Pair p(nullptr, device_side, server_side);
+    auto challenge = p.server.on_frame(p.client.start().at(0), 0, 1000);
+    auto c = std::get<Challenge>(decoded(challenge.send.at(0)));
+    CHECK(c.bound);
+    c.bound = false;  // the device now signs no binding; the real server still checks its own
+    auto auth = p.client.on_frame(encode(c));
+    REQUIRE(auth.size() == 1);
+    auto lookup = p.server.on_frame(auth[0], 0, 1000);
+    REQUIRE(lookup.lookup_device);
+    CHECK(fatal_code(p.server.on_device(p.record(), 0, 1000)) == Code::bad_signature);
+  }
+  SECTION("the signed text differs only by the binding, and does not verify for another") {
+    crypto::SigningKey key = crypto::SigningKey::generate();
+    const std::string nonce(64, '7');
+    auto bytes = [](const std::string& s) {
+      return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
+                                           s.size());
+    };
+    const std::string signed_text = auth_message(kProtocolVersion, kDevice, nonce, device_side);
+    const crypto::Signature sig = key.sign(bytes(signed_text));
+    CHECK(crypto::verify(key.public_key(), bytes(signed_text), sig));
+    for (const std::string& other : {server_side, std::string()}) {
+      const std::string text = auth_message(kProtocolVersion, kDevice, nonce, other);
+      CHECK(text != signed_text);
+      CHECK_FALSE(crypto::verify(key.public_key(), bytes(text), sig));
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::test {
 
@@ -40,6 +41,24 @@ struct MemoryClientStore : sync::ClientStore {
   Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override {
     applied.insert(applied.end(), entries.begin(), entries.end());
     cursor_ = cursor;
+    return Status::ok();
+  }
+  // Scopes: the set of items, and the snapshots received (nothing is purged here).
+  std::vector<std::string> scope;
+  std::vector<sync::SnapshotRecord> snapshots;
+  std::string scope_digest() override { return sync::scope_digest(scope); }
+  Result<sync::ScopeApplied> apply_scope(const sync::Scope& m) override {
+    std::set<std::string> items(scope.begin(), scope.end());
+    if (m.full) items.clear();
+    for (const auto& i : m.remove) items.erase(i);
+    sync::ScopeApplied out;
+    for (const auto& i : m.add)
+      if (items.insert(i).second || m.full) out.fetch.push_back({i, ""});
+    scope.assign(items.begin(), items.end());
+    return out;
+  }
+  Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override {
+    snapshots.insert(snapshots.end(), records.begin(), records.end());
     return Status::ok();
   }
 };

@@ -42,7 +42,7 @@ namespace fieldsync::client {
 class FileLock;
 
 // The on-disk layout version of a replica (meta key "format").
-inline constexpr int kReplicaFormat = 1;
+inline constexpr int kReplicaFormat = 2;
 // The page cache of a replica's connection. A worker's caseload (a few MiB) then stays
 // decrypted in memory after its first read; see docs/PERFORMANCE.md.
 inline constexpr int kReplicaPageCacheKib = 8192;
@@ -191,6 +191,11 @@ class Replica final : public sync::ClientStore {
                                             const std::set<std::string>& exclude) override;
   Status on_ack(const std::vector<sync::OpResult>& results) override;
   Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override;
+  // Scopes (replica_scope.cpp): purges what left the device's scope (records with pending
+  // operations are kept), records the new scope, and says what to fetch.
+  std::string scope_digest() override;
+  Result<sync::ScopeApplied> apply_scope(const sync::Scope& scope) override;
+  Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

@@ -40,6 +40,8 @@ struct SyncOutcome {
   std::vector<sync::OpResult> rejected;  // operations the server refused during this run
   std::size_t pushed = 0;                // operations acknowledged (accepted or duplicate)
   std::size_t pulled = 0;                // log entries received and applied
+  std::size_t purged = 0;                // records removed: they left this device's scope
+  std::size_t snapshot_records = 0;      // records received whole (cases that came into scope)
   // The server revoked this device (after taking its uploads, if it allowed them): the
   // caller must close the replica and destroy it (Replica::destroy).
   bool wipe = false;

@@ -41,7 +41,8 @@ class Transport {
 
   // Connects and completes the handshakes by `deadline`. Code::unreachable on a failure
   // worth retrying; Code::untrusted_server when the server's TLS certificate does not verify
-  // and Code::invalid_argument for a bad CA file, neither of which a retry changes.
+  // and Code::invalid_argument for a bad CA file, neither of which a retry changes;
+  // Code::internal when OpenSSL cannot export the TLS channel binding (see binding()).
   virtual Status connect(const Endpoint& endpoint, Clock::time_point deadline) = 0;
   // Queues a frame. Frames are written in order, one at a time, while receive() or close()
   // runs.
@@ -52,6 +53,11 @@ class Transport {
   // Writes what is queued, then closes gracefully; gives up (and drops the connection) at
   // `deadline`.
   virtual void close(Clock::time_point deadline) = 0;
+  // The connection's channel binding, which the device signs with the server's nonce: for
+  // wss:// the RFC 9266 tls-exporter value of the TLS connection (32 bytes, 64 lowercase hex
+  // digits), set by a successful connect(); empty for ws://, before connect() and for
+  // transports without one.
+  virtual std::string binding() const { return {}; }
 };
 
 struct TransportOptions {
@@ -60,9 +66,10 @@ struct TransportOptions {
   std::string ca_file;
 };
 
-// A WebSocket transport (Boost.Beast): ws:// over TCP, wss:// over TLS 1.2 or 1.3 with the
-// server's certificate verified (chain to a trusted CA, and the URL's host name or IP
-// address in the certificate; the name is also sent as SNI). No client certificate.
+// A WebSocket transport (Boost.Beast): ws:// over TCP, wss:// over TLS 1.3 with the server's
+// certificate verified (chain to a trusted CA, and the URL's host name or IP address in the
+// certificate; the name is also sent as SNI) and the tls-exporter channel binding. No client
+// certificate.
 std::unique_ptr<Transport> make_websocket_transport(TransportOptions options = {});
 
 }  // namespace fieldsync::client

@@ -150,6 +150,9 @@ class Directory {
   Status mark_wiped(const std::string& id);
   // The device connected and synced at `now_ms` (shown by `device list`).
   Status touch_last_sync(const std::string& id, std::int64_t now_ms);
+  // The scope items (sync/scope.hpp) last sent to the device, sorted / replaces them.
+  Result<std::vector<std::string>> device_scope(const std::string& id);
+  Status set_device_scope(const std::string& id, const std::vector<std::string>& items);
 
   // The programme's offline lease (defaults until set). set_lease: invalid_argument unless
   // 1 <= sync_within_days < wipe_after_days <= kMaxLeaseDays.

@@ -38,8 +38,9 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8700;  // 0: any free port (see Server::port())
   // TLS: both set (PEM files: the certificate chain, leaf first, and its unencrypted private
-  // key) makes every connection TLS 1.2 or 1.3 (wss://HOST:PORT/sync, https://HOST:PORT/healthz);
-  // both empty serves plain ws:// and http://. No client certificates are asked for.
+  // key) makes every connection TLS 1.3 (wss://HOST:PORT/sync, https://HOST:PORT/healthz), whose
+  // tls-exporter value is the channel binding devices sign; both empty serves plain ws:// and
+  // http:// (no binding). No client certificates are asked for.
   std::string tls_cert_file;
   std::string tls_key_file;
   // A connection that has not completed its TLS handshake by then is dropped.

@@ -57,7 +57,11 @@ class SqliteStore final : public ServerStore {
 
   Result<std::unique_ptr<StoreTx>> begin() override;
   Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
-                                 const std::string& exclude_device) override;
+                                 const std::string& exclude_device,
+                                 const ScopeSet* scope = nullptr) override;
+  Result<ScopeSet> scope_of(const Viewer& viewer) override;
+  Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
+      const std::vector<std::string>& items) override;
   Result<std::uint64_t> head() override;
   Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                               const std::string& id) override;

@@ -16,6 +16,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "fieldsync/server/scope.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/wire.hpp"
@@ -30,8 +31,21 @@ class StoreTx {
   virtual Result<std::optional<std::uint64_t>> find_op(const std::string& op_id) = 0;
   virtual Result<std::optional<sync::RecordState>> load_record(const std::string& collection,
                                                                const std::string& id) = 0;
+  // Saves the record's state, its materialised fields and its scope (the creator is kept from
+  // the first save).
   virtual Status save_record(const std::string& collection, const std::string& id,
-                             const sync::RecordState& state, const boost::json::object& fields) = 0;
+                             const sync::RecordState& state, const boost::json::object& fields,
+                             const RecordScope& scope) = 0;
+  // The stored scope of a record, nullopt when there is none.
+  virtual Result<std::optional<RecordScope>> load_scope(const std::string& collection,
+                                                        const std::string& id) = 0;
+  // Who sees a case (an empty owner when there is no such case) / replaces that.
+  virtual Result<CaseAccess> load_case_access(const std::string& case_id) = 0;
+  virtual Status save_case_access(const std::string& case_id, const CaseAccess& access) = 0;
+  // The cases that refer to a client.
+  virtual Result<std::vector<std::string>> cases_of_client(const std::string& client_id) = 0;
+  // A user of the directory (Code::not_found), read inside the transaction.
+  virtual Result<User> load_user(const std::string& name) = 0;
   // Appends an accepted op to the log; returns its sequence number.
   virtual Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
                                            std::int64_t received_ms) = 0;
@@ -51,11 +65,20 @@ class ServerStore {
  public:
   virtual ~ServerStore() = default;
   virtual Result<std::unique_ptr<StoreTx>> begin() = 0;
-  // Entries with seq > after, at most `limit`, leaving out ops made by `exclude_device`.
-  // The returned cursor is the last sequence number scanned (so skipped entries are not
-  // scanned again); `more` says whether entries remain beyond it.
+  // Entries with seq > after, at most `limit`, leaving out ops made by `exclude_device` and,
+  // with `scope`, entries on records the scope does not see (by the records' current scope).
+  // Each entry carries its record's scope (LogEntry::scope). The returned cursor is the last
+  // sequence number scanned (so skipped entries are not scanned again); `more` says whether
+  // entries remain beyond it.
   virtual Result<sync::Changes> read_log(std::uint64_t after, std::uint32_t limit,
-                                         const std::string& exclude_device) = 0;
+                                         const std::string& exclude_device,
+                                         const ScopeSet* scope = nullptr) = 0;
+  // What `viewer`'s devices may hold now.
+  virtual Result<ScopeSet> scope_of(const Viewer& viewer) = 0;
+  // The records of each item (case items: the case and every record that refers to it),
+  // sorted by (collection, id) within an item, items in the order given.
+  virtual Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
+      const std::vector<std::string>& items) = 0;
   virtual Result<std::uint64_t> head() = 0;
   virtual Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                                       const std::string& id) = 0;

@@ -44,6 +44,9 @@ struct WriterConfig {
   std::size_t max_group_ops = 10'000;  // a group stops draining once it holds this many ops
   // How often the store's head is checked for entries written by another process; 0: never.
   int poll_ms = 500;
+  // Check each op against its user's scope (apply.hpp, scope.hpp); on with device
+  // authentication.
+  bool enforce_scopes = false;
 };
 
 class Writer {

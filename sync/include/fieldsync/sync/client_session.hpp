@@ -9,6 +9,9 @@
 //   ack                     -> the store drops acknowledged ops / marks rejected; next push
 //   changes (pulled)        -> the store applies them; pull again while `more`
 //   changes (live)          -> the store applies them
+//   scope                   -> the store purges what left the scope and names what it gained;
+//                              fetch (at most kMaxFetchItems per frame, one in flight)
+//   snapshot                -> the store merges the records; the next fetch when more = false
 //   error (fatal)           -> failed(); the transport closes
 // At most one push and one pull are in flight. Rejected operations stay in the store and
 // never hold back the ones behind them.
@@ -29,6 +32,11 @@
 
 namespace fieldsync::sync {
 
+struct ScopeApplied {
+  std::vector<FetchItem> fetch;
+  std::size_t purged = 0;  // records removed from the device
+};
+
 // What the session needs from the device's storage (the Replica implements it).
 class ClientStore {
  public:
@@ -42,6 +50,14 @@ class ClientStore {
   virtual Status on_ack(const std::vector<OpResult>& results) = 0;
   // Applies pulled or live entries and moves the cursor to `cursor`, in one transaction.
   virtual Status apply_remote(const std::vector<LogEntry>& entries, std::uint64_t cursor) = 0;
+  // scope_digest() (scope.hpp) of the items the server last said this device may hold.
+  virtual std::string scope_digest() = 0;
+  // Applies a scope message in one transaction: purges removed items (a record with an
+  // operation still pending stays), records the new set, and returns the items to fetch,
+  // each with the HoldingDigest of what the store holds of it.
+  virtual Result<ScopeApplied> apply_scope(const Scope& scope) = 0;
+  // Merges snapshot records into the stored states (sync::merge_state), in one transaction.
+  virtual Status apply_snapshot(const std::vector<SnapshotRecord>& records) = 0;
 };
 
 struct ClientSessionConfig {
@@ -81,6 +97,8 @@ class ClientSession {
   const std::vector<OpResult>& rejected() const { return rejected_; }
   std::size_t acked() const { return acked_; }
   std::size_t received() const { return received_; }
+  std::size_t purged() const { return purged_; }  // records purged (left the scope)
+  std::size_t snapshot_records() const { return snapshot_records_; }
 
  private:
   std::vector<std::string> fail(Status s);
@@ -90,6 +108,9 @@ class ClientSession {
   std::vector<std::string> handle(const Ack& m);
   std::vector<std::string> handle(const Changes& m);
   std::vector<std::string> handle(const Error& m);
+  std::vector<std::string> handle(const Scope& m);
+  std::vector<std::string> handle(const Snapshot& m);
+  std::vector<std::string> next_fetch();
 
   ClientStore& store_;
   ClientSessionConfig config_;
@@ -109,6 +130,12 @@ class ClientSession {
   std::vector<OpResult> rejected_;
   std::size_t acked_ = 0;
   std::size_t received_ = 0;
+  bool scoped_ = false;      // the server sends a scope after the first catch-up
+  bool scope_seen_ = false;  // ... and it came
+  std::vector<FetchItem> to_fetch_;
+  bool fetch_in_flight_ = false;
+  std::size_t purged_ = 0;
+  std::size_t snapshot_records_ = 0;
 };
 
 }  // namespace fieldsync::sync

@@ -81,6 +81,11 @@ struct RecordState {
 // had already been applied (nothing changed).
 bool apply(RecordState& state, const Op& op, const CollectionSpec& spec);
 
+// Joins `from` into `state` (both states of the same record): the state of having applied
+// the ops of both. Returns false when `from` added nothing. A snapshot from the server is
+// merged this way.
+bool merge_state(RecordState& state, const RecordState& from);
+
 // The record's visible fields: name -> value, names sorted, set values as sorted arrays.
 boost::json::object materialize(const RecordState& state, const CollectionSpec& spec);
 

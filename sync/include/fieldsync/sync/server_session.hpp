@@ -11,9 +11,18 @@
 //                      -> enrolled (then close), or a fatal error with the code's problem
 //   push            -> ops that fail validation are rejected at once; the rest are handed to
 //                      the writer (Actions::submit); on_committed() then yields the ack
-//   pull            -> Actions::read: the transport reads the log and calls on_read()
-//   on_read         -> changes; when the pull caught up, the session becomes live
-//   on_live         -> live changes while connected and caught up (or a read to fill a gap)
+//   (scoped)        -> a device of a worker or lead, authenticated: before the welcome,
+//                      Actions::load_scope: the transport reads the user's scope and the
+//                      items saved for the device, and calls on_scope()
+//   pull            -> Actions::read: the transport reads the log (filtered by visibility())
+//                      and calls on_read()
+//   on_read         -> changes; when the pull caught up, the session becomes live, and a
+//                      scoped session sends its first scope (Actions::save_scope: remember it)
+//   fetch           -> Actions::read_items: the transport reads them and calls on_items()
+//                      -> snapshot frames with what the device does not already hold
+//   on_live         -> live changes while connected and caught up (or a read to fill a gap);
+//                      an entry that may change the scope (an assignment, a share, a new
+//                      case) loads the scope again, then re-reads from the cursor
 // Anything else, or a malformed frame, gets an error frame; protocol violations are fatal.
 //
 // Thread safety: none; the transport calls it from one strand.
@@ -28,6 +37,7 @@
 #include "fieldsync/crypto/random.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/schema.hpp"
+#include "fieldsync/sync/scope.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::sync {
@@ -60,7 +70,10 @@ struct SessionActions {
   std::optional<Pull> read;                  // log to read (then call on_read)
   std::optional<std::string> lookup_device;  // find this device (then call on_device)
   std::optional<Enroll> redeem;              // redeem this code (then call on_redeemed)
-  bool close = false;                        // close after sending
+  bool load_scope = false;                   // read the user's scope (then call on_scope)
+  std::optional<std::vector<std::string>> save_scope;  // the device's items now are these
+  std::optional<std::vector<std::string>> read_items;  // read these items (then on_items)
+  bool close = false;                                  // close after sending
 };
 
 class ServerSession {
@@ -81,6 +94,13 @@ class ServerSession {
   // The directory's answer to `redeem`: the enrolled user and role, or the code's problem
   // (Code::code_invalid, code_expired, code_used, invalid_argument).
   SessionActions on_redeemed(const Result<Enrolled>& enrolled);
+  // The answer to `load_scope`: the user's scope now, and the items saved for this device by
+  // an earlier session. `head` and `now_ms` as for on_frame.
+  SessionActions on_scope(const Result<Visibility>& scope,
+                          const Result<std::vector<std::string>>& saved, std::uint64_t head,
+                          std::int64_t now_ms);
+  // The records of the items of the last `read_items` action, in its order.
+  SessionActions on_items(const Result<std::vector<std::vector<SnapshotRecord>>>& records);
   // The log read for the last `read` action.
   SessionActions on_read(Changes changes);
   // Entries just committed by the writer (contiguous, ascending). Ops of this session's own
@@ -94,9 +114,11 @@ class ServerSession {
   const std::string& device() const;
   const std::string& user() const;
   bool live() const { return live_; }
+  // The filter for this session's log reads; nullptr when it sees everything.
+  const Visibility* visibility() const { return scoped_ ? &visibility_ : nullptr; }
 
  private:
-  enum class Phase { hello, challenged, looking_up, enrolling, ready };
+  enum class Phase { hello, challenged, looking_up, scoping, enrolling, ready };
 
   SessionActions handle(const Hello& m, std::uint64_t head, std::int64_t now_ms);
   SessionActions handle(const Auth& m);
@@ -105,6 +127,12 @@ class ServerSession {
   SessionActions handle(const Push& m);
   SessionActions handle(const Pull& m);
   SessionActions protocol_error(Code code, std::string message);
+  SessionActions handle(const Fetch& m);
+  // The scope frame that brings the device from what it holds to visibility_.
+  SessionActions announce_scope(bool always);
+  static void append(SessionActions& a, SessionActions more);
+  // Whether a live entry may change this session's scope.
+  bool may_rescope(const LogEntry& e) const;
 
   const Schema& schema_;
   ServerSessionConfig config_;
@@ -128,6 +156,16 @@ class ServerSession {
   bool live_ = false;
   bool live_gap_ = false;          // live entries arrived while a read was in flight
   std::uint64_t sent_cursor_ = 0;  // every entry up to here has been sent (or skipped)
+  // Scopes (a worker's or lead's device on an authenticating server).
+  Visibility visibility_;
+  std::vector<std::string> device_items_;  // what the device holds, when known
+  std::vector<std::string> saved_items_;   // what the store remembers for the device
+  std::optional<Fetch> fetch_;             // in flight
+  bool scoped_ = false;
+  bool device_items_known_ = false;
+  bool scope_announced_ = false;   // the first scope frame went out
+  bool scope_loading_ = false;
+  bool announce_pending_ = false;  // the scope changed: announce after the re-read
 };
 
 }  // namespace fieldsync::sync

@@ -1,16 +1,20 @@
 // The wire codec. Every frame is one WebSocket text message holding one JSON object:
 //   frame := { "v": PROTOCOL_VERSION, "t": TYPE, ...fields of TYPE }
 // TYPE and its fields, one per message (docs/PROTOCOL.md has one section each):
-//   hello    device, user, cursor, schema           client -> server, first frame
-//   challenge nonce, server_ms                      server -> client (authenticated servers)
+//   hello    device, user, cursor, schema [, scope] client -> server, first frame
+//   challenge nonce, server_ms, bound               server -> client (authenticated servers)
 //   auth     signature                              client -> server, answers the challenge
 //   enroll   device, public_key, code               client -> server, first frame (enrolment)
 //   enrolled user, role                             server -> client, then the server closes
-//   welcome  head, server_ms [, user, role, wipe, lease{sync_within_ms, wipe_after_ms}]
+//   welcome  head, server_ms [, user, role, wipe, lease{sync_within_ms, wipe_after_ms},
+//            scoped]
 //   push     batch, ops[]                           client -> server
 //   ack      batch, results[]                       server -> client, after the durable commit
 //   pull     cursor, limit                          client -> server
 //   changes  entries[], cursor, more, live          server -> client
+//   scope    full, add[], remove[], digest          server -> client, when the scope changed
+//   fetch    items[{item, have}]                    client -> server, after a scope
+//   snapshot records[{collection, id, state}], more server -> client, answers a fetch
 //   error    code, message, fatal                   either way
 // A frame over kMaxFrameBytes, not JSON, without a known "t", or with a "v" other than
 // kProtocolVersion decodes to an error Status naming the problem.
@@ -24,16 +28,20 @@
 #include <vector>
 
 #include "fieldsync/status.hpp"
+#include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::sync {
 
 // The protocol version. Changelog:
 //   1  first version: hello/welcome, push/ack, pull/changes, live changes, error.
-inline constexpr int kProtocolVersion = 1;
+//   2  scopes: hello.scope, scope, fetch, snapshot.
+inline constexpr int kProtocolVersion = 2;
 inline constexpr std::size_t kMaxFrameBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxPushOps = 1000;
 inline constexpr std::uint32_t kMaxPullLimit = 5000;
+inline constexpr std::size_t kMaxFetchItems = 500;
 
 struct Hello {
   std::string device;
@@ -41,12 +49,16 @@ struct Hello {
   std::uint64_t cursor = 0;
   int schema = 0;
   int version = kProtocolVersion;  // what the peer claims; checked by the server
+  std::string scope{};             // scope_digest() of the items the device holds (scope.hpp)
 };
 
 // A fresh random nonce per connection; the device signs auth_message() over it.
 struct Challenge {
   std::string nonce;  // 64 lowercase hex digits (32 bytes)
   std::int64_t server_ms = 0;
+  // The server checks a channel binding (it terminates TLS itself): the device signs its
+  // connection's binding. False (plain ws, or TLS ended at a proxy): the device signs none.
+  bool bound = false;
 };
 
 struct Auth {
@@ -82,6 +94,8 @@ struct Welcome {
   // The device was revoked but may upload: push the outbox, expect nothing, then wipe.
   bool wipe = false;
   Lease lease{};  // the programme's offline lease (authenticated sessions)
+  // The device holds a scope: a scope message follows the first pull that catches up.
+  bool scoped = false;
 };
 
 struct Push {
@@ -114,6 +128,7 @@ struct LogEntry {
   std::uint64_t seq = 0;
   Op op;
   bool skewed = false;
+  EntryScope scope{};  // server-side only (scope.hpp): never encoded, empty on a device
 };
 
 struct Changes {
@@ -123,6 +138,39 @@ struct Changes {
   bool live = false;         // pushed by the server without a pull
 };
 
+// The items (scope.hpp) a device may hold. `full`: `add` is the whole set and the device
+// drops every item not in it; otherwise `add` and `remove` change the set it holds, whose
+// digest becomes `digest`. A removed item is purged from the device.
+struct Scope {
+  bool full = false;
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+  std::string digest;
+};
+
+struct FetchItem {
+  std::string item;
+  std::string have;  // HoldingDigest of what the device holds of it; empty: nothing
+};
+
+// The device asks for the current state of items it gained (at most kMaxFetchItems).
+struct Fetch {
+  std::vector<FetchItem> items;
+};
+
+struct SnapshotRecord {
+  std::string collection;
+  std::string id;
+  RecordState state;
+};
+
+// The current state of the fetched items' records the device did not already hold; the
+// last frame of an answer has more = false.
+struct Snapshot {
+  std::vector<SnapshotRecord> records;
+  bool more = false;
+};
+
 struct Error {
   Code code = Code::internal;
   std::string message;
@@ -130,7 +178,7 @@ struct Error {
 };
 
 using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error, Challenge, Auth,
-                             Enroll, Enrolled>;
+                             Enroll, Enrolled, Scope, Fetch, Snapshot>;
 
 std::string encode(const Message& m);
 

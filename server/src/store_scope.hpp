@@ -1,0 +1,22 @@
+// The SQL behind ServerStore::scope_of and read_items for the embedded store (internal).
+//
+// Thread safety: each call uses the one connection it is given.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fieldsync/server/scope.hpp"
+#include "fieldsync/sync/wire.hpp"
+
+namespace fieldsync::crypto {
+class Database;
+}
+
+namespace fieldsync::server::store_scope {
+
+Result<ScopeSet> scope_of(crypto::Database& db, const Viewer& viewer);
+Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
+    crypto::Database& db, const std::vector<std::string>& items);
+
+}  // namespace fieldsync::server::store_scope

@@ -1,0 +1,320 @@
+// Scopes end to end over loopback WebSockets: the real server with device authentication,
+// real encrypted replicas and the sync client. Two workers of one team never receive each
+// other's unshared cases, their lead receives both, out-of-scope writes are refused per
+// operation and stay visible, and a reassignment or unshare purges the old device while the
+// new owner receives the case whole.
+#include <chrono>
+#include <stop_token>
+#include <thread>
+
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+
+#include "fieldsync/client/replica.hpp"
+#include "fieldsync/client/sync_client.hpp"
+#include "fieldsync/crypto/database.hpp"
+#include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/server/case_admin.hpp"
+#include "fieldsync/server/directory.hpp"
+#include "fieldsync/server/sqlite_store.hpp"
+#include "test_util.hpp"
+
+using namespace fieldsync;
+using namespace std::chrono_literals;
+using Kind = client::FieldEdit::Kind;
+using Outcome = client::SyncOutcome;
+
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+crypto::Credential credential() {
+  std::string passphrase = "test passphrase";
+  return crypto::Credential::passphrase(crypto::SecureBuffer::take(passphrase),
+                                        crypto::KdfLimits::minimum());
+}
+
+// One integer from a replica's file, read through a separate connection under its key.
+std::int64_t query_int(const std::string& path, const std::string& sql) {
+  auto key = crypto::open_key(path, credential());
+  REQUIRE(key);
+  crypto::OpenOptions o;
+  o.create = false;
+  o.key = &*key;
+  auto db = crypto::Database::open(path, o);
+  REQUIRE(db);
+  auto st = (*db)->prepare(sql);
+  REQUIRE(st);
+  auto row = st->step();
+  REQUIRE(row);
+  REQUIRE(*row);
+  return st->column_int(0);
+}
+
+std::string field(const client::RecordView& r, const std::string& name) {
+  const auto* v = r.fields.if_contains(name);
+  return v ? boost::json::serialize(*v) : std::string();
+}
+
+server::ServerConfig with_auth() {
+  server::ServerConfig c;
+  c.require_auth = true;
+  return c;
+}
+
+// A programme: team north (workers ana and ben, lead lea) and team south (worker sam).
+struct Programme {
+  test::RunningServer server{with_auth()};
+  std::unique_ptr<server::Directory> directory;
+  std::string url;
+
+  Programme() {
+    auto file = server::StoreFile::open(server.data_dir() + "/fieldsync.db", "");
+    REQUIRE(file);
+    auto dir = server::Directory::open(*file);
+    REQUIRE(dir);
+    directory = std::move(*dir);
+    REQUIRE(directory->add_team("north", wall_ms()));
+    REQUIRE(directory->add_team("south", wall_ms()));
+    REQUIRE(directory->add_user("ana", server::Role::worker, "north", wall_ms()));
+    REQUIRE(directory->add_user("ben", server::Role::worker, "north", wall_ms()));
+    REQUIRE(directory->add_user("lea", server::Role::lead, "north", wall_ms()));
+    REQUIRE(directory->add_user("sam", server::Role::worker, "south", wall_ms()));
+    url = "ws://127.0.0.1:" + std::to_string(server.port());
+  }
+
+  // An assignment or share made by `actor` through the store, as fieldsync-admin makes it.
+  void change(server::CaseAction action, const std::string& case_id, const std::string& user,
+              const std::string& actor) {
+    auto store = server::SqliteStore::open(server.data_dir() + "/fieldsync.db");
+    REQUIRE(store);
+    auto r = server::change_case(**store, *directory, {action, case_id, user, actor}, wall_ms());
+    INFO(r.status().to_string());
+    REQUIRE(r);
+    CHECK(r->changed);
+  }
+};
+
+// One enrolled device with its encrypted replica.
+struct Device {
+  test::TempDir dir;
+  std::string path = dir.file("replica.db");
+  std::unique_ptr<client::Replica> replica;
+  std::unique_ptr<client::SyncClient> client;
+  Programme& p;
+
+  Device(Programme& programme, const std::string& user) : p(programme) {
+    auto r = client::Replica::init(path, credential(), client::ReplicaOptions{});
+    REQUIRE(r);
+    replica = std::move(*r);
+    client = std::make_unique<client::SyncClient>(*replica);
+    auto code = p.directory->new_enroll_code(user, server::kHourMs, wall_ms());
+    REQUIRE(code);
+    auto enrolled = client->enroll(p.url, code->code, 10s);
+    INFO(enrolled.status().to_string());
+    REQUIRE(enrolled);
+  }
+
+  Outcome sync() {
+    auto o = client->sync_once(p.url, 20s);
+    INFO(o.detail.to_string());
+    REQUIRE(o.kind == Outcome::Kind::up_to_date);
+    return o;
+  }
+  void put(const std::string& collection, const std::string& id,
+           const std::vector<client::FieldEdit>& edits) {
+    auto r = replica->put(collection, id, edits);
+    INFO(r.status().to_string());
+    REQUIRE(r);
+  }
+  bool has(const std::string& collection, const std::string& id) {
+    auto r = replica->get(collection, id);
+    REQUIRE(r);
+    return r->has_value();
+  }
+  // Rows of the replica's file, any table, that mention `text` (read under its key).
+  std::int64_t mentions(const std::string& text) {
+    const std::string q = "'%" + text + "%'";
+    return query_int(path, "SELECT (SELECT count(*) FROM records WHERE id LIKE " + q +
+                               " OR state_json LIKE " + q + " OR fields_json LIKE " + q +
+                               ") + (SELECT count(*) FROM outbox WHERE op_json LIKE " + q +
+                               ") + (SELECT count(*) FROM scope WHERE item LIKE " + q +
+                               ") + (SELECT count(*) FROM meta WHERE value LIKE " + q + ")");
+  }
+};
+
+// A client, an open case assigned to `worker`, a visit and a note, all made on `d`.
+void open_case(Device& d, const std::string& tag, const std::string& worker) {
+  d.put("clients", "client-" + tag, {{"name", Kind::set, "Client " + tag}});
+  d.put("cases", "case-" + tag,
+        {{"client_id", Kind::set, "client-" + tag},
+         {"assigned_to", Kind::set, worker},
+         {"status", Kind::set, "assessment"}});
+  d.put("visits", "visit-" + tag,
+        {{"case_id", Kind::set, "case-" + tag}, {"outcome", Kind::set, "seen " + tag}});
+  auto note = d.replica->add_note("case-" + tag, "note about " + tag + " only");
+  REQUIRE(note);
+}
+
+}  // namespace
+
+TEST_CASE("scopes: workers never receive each other's unshared cases, their lead gets both",
+          "[scope]") {
+  Programme p;
+  Device ana(p, "ana");
+  Device ben(p, "ben");
+  Device lea(p, "lea");
+  Device sam(p, "sam");
+  open_case(ana, "ana1", "ana");
+  open_case(ben, "ben1", "ben");
+  open_case(sam, "sam1", "sam");
+  CHECK(ana.sync().pushed == 4);
+  CHECK(ben.sync().pushed == 4);
+  CHECK(sam.sync().pushed == 4);
+  ana.sync();
+  ben.sync();
+  lea.sync();
+
+  for (const char* c : {"cases", "clients", "visits"}) {
+    INFO(c);
+    CHECK_FALSE(ana.has(c, std::string(c) == "cases"     ? "case-ben1"
+                           : std::string(c) == "clients" ? "client-ben1"
+                                                         : "visit-ben1"));
+  }
+  CHECK(ana.mentions("ben1") == 0);
+  CHECK(ana.mentions("sam1") == 0);
+  CHECK(ben.mentions("ana1") == 0);
+  CHECK(ana.mentions("ana1") > 0);
+  // The lead has the team's cases whole, and nothing of the other team.
+  for (const char* tag : {"ana1", "ben1"}) {
+    INFO(tag);
+    CHECK(lea.has("cases", std::string("case-") + tag));
+    CHECK(lea.has("clients", std::string("client-") + tag));
+    CHECK(lea.has("visits", std::string("visit-") + tag));
+  }
+  CHECK(lea.mentions("sam1") == 0);
+  auto notes = lea.replica->list("notes");
+  REQUIRE(notes);
+  CHECK(notes->size() == 2);
+
+  SECTION("an out-of-scope write is refused per operation and stays visible") {
+    // Ana edits Ben's case by id, and reuses the id of Ben's client for one of her own.
+    ana.put("cases", "case-ben1", {{"status", Kind::set, "closed"}});
+    ana.put("clients", "client-ben1", {{"name", Kind::set, "Someone else"}});
+    ana.put("visits", "visit-ana2", {{"case_id", Kind::set, "case-ana1"}});
+    auto o = ana.sync();
+    CHECK(o.pushed == 1);
+    REQUIRE(o.rejected.size() == 2);
+    for (const auto& r : o.rejected) {
+      INFO(r.reason);
+      CHECK(r.code == Code::out_of_scope);
+      CHECK(r.reason.find("not in the scope of 'ana'") != std::string::npos);
+    }
+    auto outbox = ana.replica->outbox();
+    REQUIRE(outbox);
+    REQUIRE(outbox->size() == 2);
+    CHECK(outbox->at(0).rejected);
+    CHECK(outbox->at(0).code == Code::out_of_scope);
+    // The server kept Ben's case as it was.
+    lea.sync();
+    auto c = lea.replica->get("cases", "case-ben1");
+    REQUIRE(c);
+    REQUIRE(*c);
+    CHECK(field(**c, "status") == "\"assessment\"");
+  }
+
+  SECTION("a worker cannot hand a case to someone else") {
+    ana.put("cases", "case-ana1", {{"assigned_to", Kind::set, "ben"}});
+    auto o = ana.sync();
+    REQUIRE(o.rejected.size() == 1);
+    CHECK(o.rejected[0].code == Code::forbidden);
+    ben.sync();
+    CHECK_FALSE(ben.has("cases", "case-ana1"));
+  }
+
+  SECTION("reassignment purges the old device and delivers the whole case to the new one") {
+    p.change(server::CaseAction::assign, "case-ben1", "ana", "lea");
+    auto gone = ben.sync();
+    CHECK(gone.purged == 3);  // the case, its visit, its note
+    CHECK_FALSE(ben.has("cases", "case-ben1"));
+    CHECK_FALSE(ben.has("visits", "visit-ben1"));
+    CHECK(ben.mentions("case-ben1") == 0);
+    CHECK(ben.mentions("note about ben1") == 0);
+    // Ben created the client: it stays in his scope (scope.hpp), without the case.
+    CHECK(ben.has("clients", "client-ben1"));
+    auto got = ana.sync();
+    CHECK(got.snapshot_records >= 4);
+    CHECK(ana.has("cases", "case-ben1"));
+    CHECK(ana.has("visits", "visit-ben1"));
+    CHECK(ana.has("clients", "client-ben1"));
+    auto c = ana.replica->get("cases", "case-ben1");
+    REQUIRE(c);
+    REQUIRE(*c);
+    CHECK(field(**c, "assigned_to") == "\"ana\"");
+    CHECK(field(**c, "status") == "\"assessment\"");
+    // Ana now writes to it; the lead sees her edit.
+    ana.put("cases", "case-ben1", {{"status", Kind::set, "planning"}});
+    CHECK(ana.sync().pushed == 1);
+    lea.sync();
+    auto seen = lea.replica->get("cases", "case-ben1");
+    REQUIRE(seen);
+    REQUIRE(*seen);
+    CHECK(field(**seen, "status") == "\"planning\"");
+  }
+
+  SECTION("a worker shares a case from the device; unsharing purges it again") {
+    ben.put("cases", "case-ben1", {{"shared_with", Kind::add, "ana"}});
+    CHECK(ben.sync().pushed == 1);
+    auto shared = ana.sync();
+    CHECK(shared.snapshot_records >= 4);
+    CHECK(ana.has("cases", "case-ben1"));
+    CHECK(ana.has("visits", "visit-ben1"));
+    // A share gives write access too.
+    ana.put("visits", "visit-ben1", {{"outcome", Kind::set, "seen by ana"}});
+    CHECK(ana.sync().pushed == 1);
+    // Ana may not re-share Ben's case onward.
+    ana.put("cases", "case-ben1", {{"shared_with", Kind::add, "lea"}});
+    auto refused = ana.sync();
+    REQUIRE(refused.rejected.size() == 1);
+    CHECK(refused.rejected[0].code == Code::forbidden);
+
+    ben.put("cases", "case-ben1", {{"shared_with", Kind::remove, "ana"}});
+    CHECK(ben.sync().pushed == 1);
+    auto unshared = ana.sync();
+    CHECK(unshared.purged >= 3);
+    CHECK_FALSE(ana.has("cases", "case-ben1"));
+    CHECK_FALSE(ana.has("visits", "visit-ben1"));
+    CHECK_FALSE(ana.has("clients", "client-ben1"));
+  }
+}
+
+TEST_CASE("scopes: a connected device is told at once when a case comes into its scope",
+          "[scope]") {
+  Programme p;
+  Device ana(p, "ana");
+  Device ben(p, "ben");
+  open_case(ben, "ben1", "ben");
+  ben.sync();
+  // Ana stays connected; the lead assigns Ben's case to her meanwhile.
+  std::stop_source stop;
+  client::SyncOutcome live;
+  std::thread t([&] { live = ana.client->run_live(p.url, stop.get_token()); });
+  std::this_thread::sleep_for(500ms);
+  p.change(server::CaseAction::assign, "case-ben1", "ana", "lea");
+  // Another Replica object on the same file, as a second app process would open it.
+  auto reader = client::Replica::open(ana.path, credential(), client::ReplicaOptions{});
+  REQUIRE(reader);
+  bool arrived = false;
+  for (int i = 0; i < 100 && !arrived; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto c = (*reader)->get("visits", "visit-ben1");
+    arrived = c && c->has_value();
+  }
+  stop.request_stop();
+  t.join();
+  CHECK(arrived);
+}

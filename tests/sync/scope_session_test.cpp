@@ -1,0 +1,174 @@
+// Scopes in the protocol state machines: the scope is loaded before the welcome, the first
+// scope frame follows the catch-up, a fetch is answered with what the device lacks, live
+// entries are filtered by the scope and an assignment reloads it; scope frames round-trip.
+#include <span>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "fieldsync/crypto/sign.hpp"
+#include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/scope.hpp"
+#include "fieldsync/sync/server_session.hpp"
+#include "memory_client_store.hpp"
+
+using namespace fieldsync;
+using namespace fieldsync::sync;
+using fieldsync::test::MemoryClientStore;
+using Items = std::vector<std::string>;
+
+namespace {
+
+const std::string kDevice = "0123456789abcdef0123456789abcdef";
+const std::string kOther = "fedcba9876543210fedcba9876543210";
+
+Message decoded(const std::string& frame) {
+  auto m = decode(frame);
+  REQUIRE(m);
+  return *m;
+}
+
+template <typename T>
+const T& frame_as(const std::string& frame, Message& keep) {
+  keep = decoded(frame);
+  REQUIRE(std::holds_alternative<T>(keep));
+  return std::get<T>(keep);
+}
+
+Op put(const std::string& collection, const std::string& id, const std::string& field,
+       const std::string& value, std::uint64_t n = 1) {
+  Op op;
+  op.id = std::string(kOther) + "-" + std::to_string(n);
+  op.device = kOther;
+  op.user = "lee";
+  op.hlc = Hlc{1'700'000'000'000 + static_cast<std::int64_t>(n), 0};
+  op.collection = collection;
+  op.record = id;
+  op.writes.push_back({field, WriteKind::set, boost::json::value(value), {}});
+  return op;
+}
+
+// A worker's device through hello, challenge, auth and the scope load, welcomed.
+struct Session {
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  MemoryClientStore store;
+  ClientSession client{store, {.device = kDevice, .user = "ana", .schema_version = 2, .key = &key}};
+  ServerSession server{default_schema(), [] {
+                         ServerSessionConfig c;
+                         c.require_auth = true;
+                         return c;
+                       }()};
+
+  void welcome(const Visibility& scope, const Items& saved) {
+    auto challenge = server.on_frame(client.start().at(0), 0, 1000);
+    auto auth = client.on_frame(challenge.send.at(0));
+    auto lookup = server.on_frame(auth.at(0), 0, 1000);
+    REQUIRE(lookup.lookup_device);
+    auto loading = server.on_device(DeviceRecord{"ana", "worker", key.public_key()}, 0, 1000);
+    REQUIRE(loading.load_scope);
+    auto w = server.on_scope(scope, saved, 0, 1000);
+    REQUIRE(w.send.size() == 1);
+    auto next = client.on_frame(w.send[0]);
+    REQUIRE_FALSE(next.empty());
+    auto read = server.on_frame(next[0], 0, 1000);  // the pull
+    REQUIRE(read.read);
+    REQUIRE(server.visibility());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("scope frames round-trip, and bad items are malformed", "[scope]") {
+  Scope s{false, {"c:case-1", "k:cl-1"}, {"c:old"}, std::string(64, 'a')};
+  Message keep;
+  const auto& back = frame_as<Scope>(encode(s), keep);
+  CHECK(back.add == s.add);
+  CHECK(back.remove == s.remove);
+  CHECK(back.digest == s.digest);
+  CHECK(decode(R"({"v":2,"t":"scope","full":true,"add":["x:1"],"remove":[],"digest":""})")
+            .status()
+            .code() == Code::malformed_frame);
+  Fetch f{{{"c:case-1", "abc"}, {"k:cl-1", ""}}};
+  const auto& fb = frame_as<Fetch>(encode(f), keep);
+  REQUIRE(fb.items.size() == 2);
+  CHECK(fb.items[0].have == "abc");
+  RecordState st;
+  apply(st, put("cases", "case-1", "programme", "food"), *default_schema().collection("cases"));
+  Snapshot snap{{{"cases", "case-1", st}}, true};
+  const auto& sb = frame_as<Snapshot>(encode(snap), keep);
+  REQUIRE(sb.records.size() == 1);
+  CHECK(sb.records[0].state == st);
+  CHECK(sb.more);
+}
+
+TEST_CASE("scoped session: first scope after the catch-up, fetch answered by difference",
+          "[scope]") {
+  Session s;
+  Visibility scope{false, {"c:case-1", "k:cl-1"}, {"ana"}};
+  s.welcome(scope, {});
+  // The caught-up pull: changes, then the first scope frame (a delta from the empty set).
+  auto done = s.server.on_read(Changes{{}, 5, false, false});
+  REQUIRE(done.send.size() == 2);
+  Message keep;
+  const auto& sc = frame_as<Scope>(done.send[1], keep);
+  CHECK_FALSE(sc.full);
+  CHECK(sc.add == scope.items);
+  CHECK(sc.digest == scope_digest(scope.items));
+  REQUIRE(done.save_scope);
+  CHECK(*done.save_scope == scope.items);
+  CHECK(s.client.on_frame(done.send[0]).empty());
+  auto fetch = s.client.on_frame(done.send[1]);
+  REQUIRE(fetch.size() == 1);
+  CHECK(s.store.scope == scope.items);
+  CHECK_FALSE(s.client.up_to_date());  // waiting for the snapshot
+
+  auto read = s.server.on_frame(fetch[0], 5, 1000);
+  REQUIRE(read.read_items);
+  CHECK(*read.read_items == scope.items);
+  RecordState st;
+  apply(st, put("cases", "case-1", "programme", "food"), *default_schema().collection("cases"));
+  HoldingDigest held;
+  held.add("clients", "cl-1", st);
+  // The device claims to hold cl-1 exactly as the server does: only case-1 comes back.
+  Fetch again{{{"c:case-1", ""}, {"k:cl-1", held.finish()}}};
+  s.server.on_items(std::vector<std::vector<SnapshotRecord>>{});  // the first fetch's answer
+  auto read2 = s.server.on_frame(encode(again), 5, 1000);
+  REQUIRE(read2.read_items);
+  auto answer = s.server.on_items(std::vector<std::vector<SnapshotRecord>>{
+      {{"cases", "case-1", st}}, {{"clients", "cl-1", st}}});
+  REQUIRE(answer.send.size() == 1);
+  const auto& snap = frame_as<Snapshot>(answer.send[0], keep);
+  REQUIRE(snap.records.size() == 1);
+  CHECK(snap.records[0].id == "case-1");
+  CHECK_FALSE(snap.more);
+
+  SECTION("a fetch for an item outside the scope gets nothing") {
+    auto outside = s.server.on_frame(encode(Fetch{{{"c:someone-else", ""}}}), 5, 1000);
+    CHECK_FALSE(outside.read_items);
+    REQUIRE(outside.send.size() == 1);
+    CHECK(frame_as<Snapshot>(outside.send[0], keep).records.empty());
+  }
+  SECTION("live entries outside the scope are not sent; an assignment reloads the scope") {
+    LogEntry theirs{6, put("visits", "v-9", "outcome", "x", 6), false, {"c:case-9", "lee"}};
+    LogEntry mine{7, put("visits", "v-1", "outcome", "y", 7), false, {"c:case-1", "lee"}};
+    auto live = s.server.on_live({theirs, mine});
+    REQUIRE(live.send.size() == 1);
+    const auto& c = frame_as<Changes>(live.send[0], keep);
+    REQUIRE(c.entries.size() == 1);
+    CHECK(c.entries[0].op.record == "v-1");
+    LogEntry assign{8, put("cases", "case-9", "assigned_to", "ana", 8), false, {"c:case-9", "lee"}};
+    auto reload = s.server.on_live({assign});
+    CHECK(reload.load_scope);
+    CHECK(reload.send.empty());
+    Visibility wider{false, {"c:case-1", "c:case-9", "k:cl-1"}, {"ana"}};
+    auto reread = s.server.on_scope(wider, scope.items, 8, 1000);
+    REQUIRE(reread.read);
+    CHECK(reread.read->cursor == 7);
+    auto after = s.server.on_read(Changes{{assign}, 8, false, false});
+    REQUIRE(after.send.size() == 2);  // the entry, then the scope delta
+    const auto& delta = frame_as<Scope>(after.send[1], keep);
+    CHECK(delta.add == Items{"c:case-9"});
+    CHECK(delta.remove.empty());
+  }
+}
