@@ -163,7 +163,7 @@ class ServerSession {
   std::optional<Fetch> fetch_;             // in flight
   bool scoped_ = false;
   bool device_items_known_ = false;
-  bool scope_announced_ = false;   // the first scope frame went out
+  bool scope_announced_ = false;  // the first scope frame went out
   bool scope_loading_ = false;
   bool announce_pending_ = false;  // the scope changed: announce after the re-read
 };
