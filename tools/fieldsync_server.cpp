@@ -97,7 +97,8 @@ static int run_main(int argc, char** argv) {
   std::string tls_cert;
   std::string tls_key;
   bool insecure_behind_proxy = false;
-  bool require_auth = false;
+  bool require_auth = false;  // the default already; the flag is kept for scripts
+  bool no_auth = false;
   auto* data_opt = app.add_option("--data", data_dir,
                                   "data directory, created if missing; the store is "
                                   "DIR/fieldsync.db (required to serve)")
@@ -127,10 +128,14 @@ static int run_main(int argc, char** argv) {
   app.add_flag("--insecure-behind-proxy", insecure_behind_proxy,
                "without TLS, listen on a non-loopback address anyway: for a deployment where a "
                "TLS-terminating proxy is in front (devices use wss:// to the proxy)");
-  app.add_flag("--require-auth", require_auth,
-               "serve enrolled devices only: each proves its key on every connection "
-               "(fieldsync-admin device enroll-code; fieldsync enroll); unknown and revoked "
-               "devices are refused");
+  auto* auth_flag = app.add_flag(
+      "--require-auth", require_auth,
+      "the default: serve enrolled devices only (fieldsync-admin device enroll-code; fieldsync "
+      "enroll); each proves its key on every connection and holds its user's caseload only");
+  app.add_flag("--insecure-no-auth", no_auth,
+               "development only: serve any device, trusting the user it names, with no "
+               "scopes (every device receives every record)")
+      ->excludes(auth_flag);
   CLI11_PARSE(app, argc, argv);
   if (app.count("--new-key-file") > 0) return write_new_key_file(new_key_file);
   if (data_dir.empty()) return app.exit(CLI::RequiredError("--data"));
@@ -152,7 +157,10 @@ static int run_main(int argc, char** argv) {
   config.tls_cert_file = tls_cert;
   config.tls_key_file = tls_key;
   config.insecure_behind_proxy = insecure_behind_proxy;
-  config.require_auth = require_auth;
+  config.require_auth = !no_auth;
+  if (no_auth)
+    std::cerr << "fieldsync-server: warning: --insecure-no-auth: devices are not "
+                 "authenticated and every device receives every record\n";
   config.handle_signals = true;
   auto server = fieldsync::server::Server::start(std::move(config));
   if (!server) {

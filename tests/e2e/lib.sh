@@ -6,6 +6,8 @@
 #   start_server NAME ARGS...  fieldsync-server --data $work/NAME ARGS in the background, its
 #                              output in $work/NAME.out and .err; waits for "listening on",
 #                              sets $server_pid and $addr (fails with the server's stderr)
+#   enroll_code DATA_DIR USER  a fresh one-time enrolment code for USER from the store in
+#                              DATA_DIR (fieldsync-admin device enroll-code)
 # At exit every server in $server_pid and in the array $pids is stopped.
 work=$(mktemp -d)
 server_pid=""
@@ -33,4 +35,9 @@ start_server() {
     sleep 0.1
   done
   fail "server $name did not start: $(cat "$work/$name.err")"
+}
+
+enroll_code() {
+  "$bin/fieldsync-admin" --data "$1" device enroll-code "$2" --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["code"])'
 }

@@ -37,6 +37,10 @@ start() {
   pids+=("$server_pid")  # several servers at once: all stopped at exit
   server_pid=""
 }
+mkdir -p "$work/tls"
+"$bin/fieldsync-admin" --data "$work/tls" team add north >/dev/null
+"$bin/fieldsync-admin" --data "$work/tls" user add ana --role worker --team north >/dev/null
+"$bin/fieldsync-admin" --data "$work/tls" user add lee --role lead --team north >/dev/null
 start tls --listen 127.0.0.1:0 --tls-cert "$work/server.pem" --tls-key "$work/server.key"
 tls_addr=$addr
 port=${tls_addr##*:}
@@ -50,6 +54,10 @@ A() { "$bin/fieldsync" --replica "$work/a.db" --passphrase-env PASS_A "$@"; }
 B() { "$bin/fieldsync" --replica "$work/b.db" --passphrase-env PASS_B "$@"; }
 A init --kdf minimum >/dev/null
 B init --kdf minimum >/dev/null
+# Ana (a worker) and her lead Lee, enrolled over wss://: the lead receives her records.
+A enroll --server "wss://$tls_addr" --ca-file "$work/ca.pem" --code "$(enroll_code "$work/tls" ana)" >/dev/null ||
+  fail "A could not enrol over wss://"
+B enroll --server "wss://$tls_addr" --ca-file "$work/ca.pem" --code "$(enroll_code "$work/tls" lee)" >/dev/null
 A put clients cl-1 name="Amina Y" preferred_language=so >/dev/null
 A sync --server "wss://$tls_addr" --ca-file "$work/ca.pem" --timeout 20 >/dev/null ||
   fail "A could not sync over wss://"

@@ -8,7 +8,13 @@ bin=$1
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-# The server on a port of its choosing; it prints the port once ready.
+# Two workers of one team; the server on a port of its choosing (it prints the port once
+# ready), serving enrolled devices only (the default).
+ADMIN() { "$bin/fieldsync-admin" --data "$work/server" "$@"; }
+mkdir -p "$work/server"
+ADMIN team add north >/dev/null
+ADMIN user add ana --role worker --team north >/dev/null
+ADMIN user add ben --role worker --team north >/dev/null
 start_server server --listen 127.0.0.1:0
 url="ws://$addr"
 
@@ -18,10 +24,13 @@ B() { "$bin/fieldsync" --replica "$work/b.db" --passphrase-env PASS_B "$@"; }
 
 A init --kdf minimum >/dev/null
 B init --kdf minimum >/dev/null
+A enroll --server "$url" --code "$(enroll_code "$work/server" ana)" >/dev/null
+B enroll --server "$url" --code "$(enroll_code "$work/server" ben)" >/dev/null
 
-# Device A creates the case and syncs; B gets it.
+# Device A creates the case, shares it with Ben, and syncs; B gets it.
 A put clients cl-1 name="Amina Y" preferred_language=so >/dev/null
-A put cases case-1 client_id=cl-1 programme=outreach status=assessment risk=low needs+=housing >/dev/null
+A put cases case-1 client_id=cl-1 assigned_to=ana programme=outreach status=assessment risk=low needs+=housing >/dev/null
+A share case-1 ben >/dev/null
 A sync --server "$url" --timeout 20
 B sync --server "$url" --timeout 20
 [ "$(B get cases case-1 --json)" = "$(A get cases case-1 --json)" ] || fail "B did not receive the case"
