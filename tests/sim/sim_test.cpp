@@ -4,6 +4,12 @@
 // pushes (duplicates), and delays commits. For many seeds it checks: no acknowledged or
 // written operation is lost, none is applied twice, and every replica converges to the
 // server's state with the same conflicts.
+//
+// The scoped mode runs the same network with authenticated devices of two workers and their
+// lead (server/scope.hpp): workers write to their own cases, now and then to another's
+// (refused), share and unshare their cases; the lead reassigns cases between them. Then each
+// device must hold exactly its user's scope, as the server has it, and nothing else but the
+// records of its own refused writes.
 #include <catch2/catch.hpp>
 
 #include <deque>
@@ -16,6 +22,7 @@
 
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/server/apply.hpp"
+#include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/server_session.hpp"
@@ -55,14 +62,24 @@ struct PendingSubmit {
 
 class Simulation {
  public:
-  Simulation(std::uint64_t seed, int devices)
-      : rng_(seed), dir_(scratch_dir(seed)), clock_(1'700'000'000'000) {
+  // `scoped`: devices authenticate; the last one is the lead's, the others workers'.
+  Simulation(std::uint64_t seed, int devices, bool scoped = false)
+      : rng_(seed), dir_(scratch_dir(seed)), clock_(1'700'000'000'000), scoped_(scoped) {
     auto store = server::SqliteStore::open((dir_ / "server.db").string());
     REQUIRE(store);
     store_ = std::move(*store);
+    if (scoped_) {
+      auto d = server::Directory::open(store_->file());
+      REQUIRE(d);
+      directory_ = std::move(*d);
+      REQUIRE(directory_->add_team("north", clock_));
+    }
     for (int i = 0; i < devices; ++i) {
       client::ReplicaOptions o;
-      o.user = "worker" + std::to_string(i);
+      o.user = scoped_ && i == devices - 1 ? "lead" : "worker" + std::to_string(i);
+      if (scoped_)
+        REQUIRE(directory_->add_user(
+            o.user, i == devices - 1 ? server::Role::lead : server::Role::worker, "north", clock_));
       o.random = &rng_;
       // Device clocks disagree; one of them runs a day ahead.
       std::int64_t skew = i == 0 ? 86'400'000 : static_cast<std::int64_t>(rng_.below(20'000));
@@ -161,7 +178,84 @@ class Simulation {
     }
   }
 
+  // Scoped mode: every op is in the log once or refused on its device (never both); each
+  // device holds exactly the records its user's scope sees, as the server has them, and
+  // nothing else but records its own refused writes touched.
+  void check_scoped() {
+    std::map<std::string, int> in_log;
+    std::uint64_t after = 0;
+    for (;;) {
+      auto page = store_->read_log(after, 1000, "");
+      REQUIRE(page);
+      for (const auto& e : page->entries) ++in_log[e.op.id];
+      after = page->cursor;
+      if (!page->more) break;
+    }
+    std::set<std::string> refused;
+    std::vector<std::set<std::pair<std::string, std::string>>> touched_by_refused(devices_.size());
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      auto ob = devices_[d].replica->outbox();
+      REQUIRE(ob);
+      for (const auto& e : *ob) {
+        INFO("op " << e.op.id << " " << e.reason);
+        REQUIRE(e.rejected);  // nothing pending after heal()
+        CHECK((e.code == Code::out_of_scope || e.code == Code::forbidden));
+        refused.insert(e.op.id);
+        touched_by_refused[d].insert({e.op.collection, e.op.record});
+      }
+    }
+    for (const auto& id : written_) {
+      INFO("op " << id);
+      REQUIRE(in_log[id] + (refused.contains(id) ? 1 : 0) == 1);
+    }
+    REQUIRE(refused.size() > 0);  // the run did try writes outside the scope
+
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      client::Replica& r = *devices_[d].replica;
+      auto user = directory_->user(r.user());
+      REQUIRE(user);
+      auto scope = store_->scope_of({user->name, user->role, user->team});
+      REQUIRE(scope);
+      for (const auto& [collection, id] : records_) {
+        INFO("device " << d << " (" << r.user() << ") " << collection << "/" << id);
+        if (touched_by_refused[d].contains({collection, id})) continue;
+        auto row = store_->get_record(collection, id);
+        REQUIRE(row);
+        auto view = r.get(collection, id);
+        REQUIRE(view);
+        bool visible = false;
+        if (*row) {
+          const std::string item = sync::scope_item(collection, id, (*row)->fields);
+          sync::EntryScope es{item, creator_of(collection, id)};
+          visible = scope->sees(es);
+        }
+        if (!visible) {
+          CHECK_FALSE(view->has_value());
+          continue;
+        }
+        REQUIRE(view->has_value());
+        CHECK((*view)->deleted == (*row)->deleted);
+        CHECK(boost::json::serialize((*view)->fields) == boost::json::serialize((*row)->fields));
+      }
+    }
+  }
+
   std::size_t ops_written() const { return written_.size(); }
+  std::size_t purged() const { return purged_; }
+  std::size_t snapshot_records() const { return snapshot_records_; }
+
+  // The user whose op created a record, from the log.
+  std::string creator_of(const std::string& collection, const std::string& id) {
+    std::uint64_t after = 0;
+    for (;;) {
+      auto page = store_->read_log(after, 1000, "");
+      REQUIRE(page);
+      for (const auto& e : page->entries)
+        if (e.op.collection == collection && e.op.record == id) return e.scope.creator;
+      after = page->cursor;
+      if (!page->more) return {};
+    }
+  }
 
  private:
   void step() {
@@ -170,7 +264,10 @@ class Simulation {
       case 0:
       case 1:
       case 2:
-        local_write(rng_.below(devices_.size()));
+        if (scoped_)
+          scoped_write(rng_.below(devices_.size()));
+        else
+          local_write(rng_.below(devices_.size()));
         break;
       case 3:
         connect(rng_.below(devices_.size()));
@@ -245,6 +342,68 @@ class Simulation {
     if (auto& c = devices_[d].conn; c && c->alive) queue_to_server(d, c->client->on_local_change());
   }
 
+  // Scoped mode: worker i owns cases "w<i>-k<j>"; the last device is the lead's.
+  void scoped_write(std::size_t d) {
+    client::Replica& r = *devices_[d].replica;
+    using Kind = client::FieldEdit::Kind;
+    const std::size_t workers = devices_.size() - 1;
+    const std::size_t owner = rng_.below(workers);
+    const bool own = d == owner || rng_.below(4) != 0;
+    const std::string k =
+        "w" + std::to_string(own && d < workers ? d : owner) + "-k" + std::to_string(rng_.below(3));
+    Result<std::string> op = std::string();
+    std::string collection = "cases";
+    std::string id = k;
+    const bool lead = d == workers;
+    switch (rng_.below(6)) {
+      case 0:  // a worker opens (or takes) the case; the lead edits it
+        if (lead)
+          op = r.put("cases", k, {{"status", Kind::set, "evaluation"}});
+        else
+          op = r.put("cases", k,
+                     {{"status", Kind::set, rng_.below(2) ? "planning" : "assessment"},
+                      {"assigned_to", Kind::set, r.user()}});
+        break;
+      case 1:
+        op = r.put("cases", k, {{"risk", Kind::set, rng_.below(2) ? "low" : "high"}});
+        break;
+      case 2: {
+        const std::string other = "worker" + std::to_string(rng_.below(workers));
+        op = r.put("cases", k, {{"shared_with", rng_.below(2) ? Kind::add : Kind::remove, other}});
+        break;
+      }
+      case 3:
+        if (lead) {
+          const std::string to = "worker" + std::to_string(rng_.below(workers));
+          op = r.put("cases", k, {{"assigned_to", Kind::set, to}});
+        } else {
+          op = r.put("cases", k, {{"programme", Kind::set, "p" + std::to_string(rng_.below(9))}});
+        }
+        break;
+      default: {
+        auto note = r.add_note(k, "note " + std::to_string(rng_.next()));
+        if (note) {
+          collection = "notes";
+          id = *note;
+          auto ob = r.outbox();
+          REQUIRE(ob);
+          op = ob->back().op.id;
+        } else {
+          op = note.status();
+        }
+        break;
+      }
+    }
+    if (!op) {
+      Code c = op.status().code();
+      REQUIRE((c == Code::deleted || c == Code::not_found || c == Code::invalid_argument));
+      return;
+    }
+    written_.insert(*op);
+    records_.insert({collection, id});
+    if (auto& c = devices_[d].conn; c && c->alive) queue_to_server(d, c->client->on_local_change());
+  }
+
   void connect(std::size_t d) {
     auto& dev = devices_[d];
     if (dev.conn && dev.conn->alive) return;
@@ -253,10 +412,12 @@ class Simulation {
                             .user = dev.replica->user(),
                             .schema_version = 1,
                             .push_batch = 1 + rng_.below(5),
-                            .pull_limit = static_cast<std::uint32_t>(1 + rng_.below(8))};
+                            .pull_limit = static_cast<std::uint32_t>(1 + rng_.below(8)),
+                            .key = scoped_ ? dev.replica->signing_key() : nullptr};
     c->client = std::make_unique<ClientSession>(*dev.replica, cfg);
     ServerSessionConfig scfg{.max_pull = static_cast<std::uint32_t>(1 + rng_.below(8)),
-                             .max_push_ops = kMaxPushOps};
+                             .max_push_ops = kMaxPushOps,
+                             .require_auth = scoped_};
     c->server = std::make_unique<ServerSession>(default_schema(), scfg);
     dev.conn = c;
     queue_to_server(d, c->client->start());
@@ -265,6 +426,7 @@ class Simulation {
   }
 
   void replay(std::size_t d) {
+    if (scoped_) return;  // a replay must authenticate like any connection: nothing new
     auto ghost = std::make_shared<Connection>();
     ghost->server = std::make_unique<ServerSession>(default_schema());
     auto& dev = devices_[d];
@@ -281,6 +443,10 @@ class Simulation {
   void disconnect(std::size_t d) {
     auto& c = devices_[d].conn;
     if (!c) return;
+    if (c->client) {
+      purged_ += c->client->purged();
+      snapshot_records_ += c->client->snapshot_records();
+    }
     c->alive = false;  // frames in flight are lost; submitted pushes may still commit
     c.reset();
   }
@@ -328,10 +494,44 @@ class Simulation {
     for (auto& f : a.send) conn->to_client.push_back(std::move(f));
     if (a.submit) pending_.push_back({conn, std::move(*a.submit)});
     if (a.read) {
-      auto page = store_->read_log(a.read->cursor, a.read->limit, conn->server->device());
+      auto page = store_->read_log(a.read->cursor, a.read->limit, conn->server->device(),
+                                   conn->server->visibility());
       REQUIRE(page);
       run_actions(conn, conn->server->on_read(std::move(*page)));
     }
+    if (a.lookup_device) {
+      const client::Replica* r = replica_of(*a.lookup_device);
+      REQUIRE(r);
+      auto u = directory_->user(r->user());
+      REQUIRE(u);
+      DeviceRecord rec{u->name, std::string(server::role_name(u->role)),
+                       r->signing_key()->public_key()};
+      auto head = store_->head();
+      REQUIRE(head);
+      run_actions(conn, conn->server->on_device(rec, *head, clock_));
+    }
+    if (a.load_scope) {
+      auto u = directory_->user(conn->server->user());
+      REQUIRE(u);
+      auto scope = store_->scope_of({u->name, u->role, u->team});
+      REQUIRE(scope);
+      auto head = store_->head();
+      REQUIRE(head);
+      run_actions(conn, conn->server->on_scope(*scope, saved_scope_[conn->server->device()], *head,
+                                               clock_));
+    }
+    if (a.save_scope) saved_scope_[conn->server->device()] = *a.save_scope;
+    if (a.read_items) {
+      auto items = store_->read_items(*a.read_items);
+      REQUIRE(items);
+      run_actions(conn, conn->server->on_items(*items));
+    }
+  }
+
+  const client::Replica* replica_of(const std::string& device) const {
+    for (const auto& d : devices_)
+      if (d.replica->device() == device) return d.replica.get();
+    return nullptr;
   }
 
   // The writer: every pending submission in one transaction (group commit), then acks and
@@ -343,12 +543,14 @@ class Simulation {
     std::vector<std::vector<OpResult>> results;
     std::vector<LogEntry> accepted;
     for (auto& p : pending_) {
-      auto r =
-          server::apply_batch(**tx, p.push.ops, default_schema(), {clock_, kDefaultMaxAheadMs});
+      std::vector<EntryScope> scopes;
+      auto r = server::apply_batch(**tx, p.push.ops, default_schema(),
+                                   {clock_, kDefaultMaxAheadMs, scoped_}, &scopes);
       REQUIRE(r);
+      std::size_t k = 0;
       for (std::size_t i = 0; i < r->size(); ++i)
         if ((*r)[i].status == OpStatus::accepted)
-          accepted.push_back({(*r)[i].seq, p.push.ops[i], (*r)[i].skewed});
+          accepted.push_back({(*r)[i].seq, p.push.ops[i], (*r)[i].skewed, scopes.at(k++)});
       results.push_back(std::move(*r));
     }
     REQUIRE((*tx)->commit());
@@ -372,6 +574,11 @@ class Simulation {
   std::vector<std::shared_ptr<Connection>> ghosts_;
   std::set<std::string> written_;
   std::set<std::pair<std::string, std::string>> records_;
+  bool scoped_ = false;
+  std::size_t purged_ = 0;            // records devices removed (scope lost)
+  std::size_t snapshot_records_ = 0;  // records devices received whole (scope gained)
+  std::unique_ptr<server::Directory> directory_;
+  std::map<std::string, std::vector<std::string>> saved_scope_;  // Directory::device_scope
 };
 
 }  // namespace
@@ -388,4 +595,23 @@ TEST_CASE("simulation: devices over a faulty network lose nothing, duplicate not
     total_ops += sim.ops_written();
   }
   CHECK(total_ops > seeds * 50);
+}
+
+TEST_CASE("simulation: scoped devices hold their user's scope exactly, through faults") {
+  const std::uint64_t seeds = 12;
+  std::size_t total_ops = 0, purged = 0, whole = 0;
+  for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
+    INFO("seed " << seed);
+    Simulation sim(seed, 3 + static_cast<int>(seed % 3), /*scoped=*/true);
+    sim.run(400);
+    sim.heal();
+    sim.check_scoped();
+    total_ops += sim.ops_written();
+    purged += sim.purged();
+    whole += sim.snapshot_records();
+  }
+  CHECK(total_ops > seeds * 50);
+  // The runs did move cases between devices: some were purged, some arrived whole.
+  CHECK(purged > 0);
+  CHECK(whole > 0);
 }
