@@ -80,7 +80,7 @@ Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<s
       const Result<User>& writer = it->second;
       if (!writer && writer.status().code() != Code::not_found) return writer.status();
       Status allowed =
-          writer ? check_write(tx, *writer, op, state, *scope, schema)
+          writer ? check_write(tx, *writer, op, state, *scope)
                  : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
       if (!allowed) {
         if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;

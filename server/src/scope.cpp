@@ -147,8 +147,7 @@ Status check_case_fields(StoreTx& tx, const User& writer, const sync::Op& op, bo
 }  // namespace
 
 Status check_write(StoreTx& tx, const User& writer, const sync::Op& op,
-                   const sync::RecordState& before, const std::optional<RecordScope>& scope,
-                   const sync::Schema& /*schema*/) {
+                   const sync::RecordState& before, const std::optional<RecordScope>& scope) {
   const bool exists = scope.has_value() && !before.empty();
   if (exists)
     if (Status s = check_existing(tx, writer, op, *scope); !s) return s;

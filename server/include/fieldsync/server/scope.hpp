@@ -17,7 +17,6 @@
 #pragma once
 
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +26,6 @@
 
 namespace fieldsync::sync {
 struct Op;
-class Schema;
 struct RecordState;
 }  // namespace fieldsync::sync
 
@@ -56,7 +54,6 @@ struct Viewer {
 // Code::forbidden naming the record. `before` is the record's stored state (empty when new)
 // and `scope` its stored scope (nullopt when new).
 Status check_write(StoreTx& tx, const User& writer, const sync::Op& op,
-                   const sync::RecordState& before, const std::optional<RecordScope>& scope,
-                   const sync::Schema& schema);
+                   const sync::RecordState& before, const std::optional<RecordScope>& scope);
 
 }  // namespace fieldsync::server
