@@ -91,7 +91,8 @@ Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<s
     sync::apply(state, op, spec);
     const boost::json::object fields = sync::materialize(state, spec);
     const std::string creator = *scope ? (*scope)->creator : op.user;
-    RecordScope saved{sync::scope_item(op.collection, op.record, fields), creator};
+    RecordScope saved{sync::scope_item(op.collection, op.record, fields), creator,
+                      !scope->has_value()};
     if (Status s = tx.save_record(op.collection, op.record, state, fields, saved); !s) return s;
     if (op.collection == "cases")
       if (Status s = tx.save_case_access(op.record, access_of(fields, creator)); !s) return s;

@@ -225,7 +225,7 @@ bool ServerSession::may_rescope(const LogEntry& e) const {
     if (w.field == "shared_with" && value == user()) return true;
   }
   // A new case without an assignee belongs to its creator, whose lead sees it too.
-  return !visible && visibility_.sees_creator(e.scope.creator);
+  return !visible && e.scope.created && visibility_.sees_creator(e.scope.creator);
 }
 
 SessionActions ServerSession::handle(const Fetch& m) {

@@ -26,8 +26,9 @@ inline constexpr std::string_view kClientItemPrefix = "k:";
 
 // Where a record belongs, as the server's store knows it.
 struct EntryScope {
-  std::string item;     // scope_item() of the record; empty: it follows its creator
-  std::string creator;  // the user whose op created the record
+  std::string item;      // scope_item() of the record; empty: it follows its creator
+  std::string creator;   // the user whose op created the record
+  bool created = false;  // live entries only: this op created the record
 };
 
 // What a user's devices may see.
