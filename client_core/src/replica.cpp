@@ -12,7 +12,8 @@
 //                                       item: the record's scope item (sync/scope.hpp)
 //   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
 //          reason)                      operations not yet acknowledged by the server
-//   scope(item PRIMARY KEY)             the items the server last said this device may hold
+//   scope(item PRIMARY KEY, fetched)    the items the server last said this device may hold;
+//                                       fetched: its records arrived whole
 #include "fieldsync/client/replica.hpp"
 
 #include <algorithm>
@@ -70,7 +71,7 @@ UPDATE records SET item = CASE collection
     WHEN 'clients' THEN 'k:' || id
     ELSE COALESCE('c:' || NULLIF(json_extract(fields_json, '$.case_id'), ''), '') END;
 CREATE INDEX records_by_item ON records(item, collection, id);
-CREATE TABLE scope(item TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE scope(item TEXT PRIMARY KEY, fetched INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 )sql";
 
 Result<RecordView> make_view(std::string collection, std::string id, const std::string& fields,

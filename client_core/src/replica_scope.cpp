@@ -62,17 +62,36 @@ Result<std::string> holding(Database& db, const std::string& item) {
 }  // namespace
 
 std::string Replica::scope_digest() {
+  // Empty matches nothing, so the server sends the whole scope: before the first scope frame
+  // (a replica that synced before scopes holds records it must be told to drop), and when
+  // the table cannot be read.
   if (!db_) return {};
-  auto items = column_strings(*db_, "SELECT item FROM scope ORDER BY item");
-  // Unreadable: an empty digest matches nothing, so the server sends the whole scope again.
+  auto known = get_meta(*db_, "scope_known");
+  if (!known || !*known) return {};
+  // Only items fetched whole count: a gained item whose fetch was cut off makes the digest
+  // differ, and the next session sends the whole scope again (and the fetch is redone).
+  auto items = column_strings(*db_, "SELECT item FROM scope WHERE fetched = 1 ORDER BY item");
   return items ? sync::scope_digest(*items) : std::string();
+}
+
+Status Replica::mark_fetched(const std::vector<std::string>& items) {
+  if (Status u = require_unlocked(); !u) return u;
+  return crypto::in_transaction(*db_, [&]() -> Status {
+    auto st = db_->prepare("UPDATE scope SET fetched = 1 WHERE item = ?1");
+    if (!st) return st.status();
+    for (const auto& item : items)
+      if (Status s = st->bind(1, item).run(); !s) return s;
+    return Status::ok();
+  });
 }
 
 Result<sync::ScopeApplied> Replica::apply_scope(const sync::Scope& scope) {
   if (Status u = require_unlocked(); !u) return u;
   sync::ScopeApplied out;
   Status done = crypto::in_transaction(*db_, [&]() -> Status {
-    auto add_item = db_->prepare("INSERT OR IGNORE INTO scope(item) VALUES (?1)");
+    auto add_item = db_->prepare(
+        "INSERT INTO scope(item, fetched) VALUES (?1, 0) ON CONFLICT(item) DO UPDATE "
+        "SET fetched = 0");
     auto drop_item = db_->prepare("DELETE FROM scope WHERE item = ?1");
     if (!add_item) return add_item.status();
     if (!drop_item) return drop_item.status();
@@ -99,7 +118,7 @@ Result<sync::ScopeApplied> Replica::apply_scope(const sync::Scope& scope) {
       if (!have) return have.status();
       out.fetch.push_back({item, std::move(*have)});
     }
-    return Status::ok();
+    return set_meta(*db_, "scope_known", "1");
   });
   if (!done) return done;
   return out;

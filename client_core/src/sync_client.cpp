@@ -50,6 +50,9 @@ class RecordingStore final : public sync::ClientStore {
   Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override {
     return note(inner_.apply_snapshot(records));
   }
+  Status mark_fetched(const std::vector<std::string>& items) override {
+    return note(inner_.mark_fetched(items));
+  }
 
   const std::optional<Status>& error() const { return error_; }
 

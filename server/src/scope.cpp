@@ -109,17 +109,29 @@ Status check_target(StoreTx& tx, const std::string& name, const std::string& fie
 // assigned_to and shared_with: who may hand a case to whom.
 Status check_case_fields(StoreTx& tx, const User& writer, const sync::Op& op, bool exists) {
   std::string owner;
+  bool team_case = !exists;  // a lead's own new case, or one owned within the lead's team
   if (exists) {
     auto access = tx.load_case_access(op.record);
     if (!access) return access.status();
     owner = access->owner;
+    if (writer.role == Role::lead) {
+      auto o = tx.load_user(owner);
+      if (!o && o.status().code() != Code::not_found) return o.status();
+      team_case = owner == writer.name || (o && o->team == writer.team);
+    }
   }
   for (const auto& w : op.writes) {
     if (w.field != "assigned_to" && w.field != "shared_with") continue;
     const std::string value = w.value.is_string() ? std::string(w.value.get_string()) : "";
-    if (!value.empty())
+    // Removing a share needs no valid target: a stale name must be removable.
+    if (!value.empty() && w.kind != sync::WriteKind::remove)
       if (Status s = check_target(tx, value, op.collection + "." + w.field); !s) return s;
     if (writer.role == Role::admin) continue;
+    if (writer.role == Role::lead && !team_case)
+      return Status(Code::forbidden, "case " + op.record + " belongs to '" + owner +
+                                         "', outside team '" + writer.team +
+                                         "': only that team's lead or an admin assigns or "
+                                         "shares it");
     if (w.field == "assigned_to") {
       if (writer.role == Role::worker && value != writer.name)
         return Status(Code::forbidden, "case " + op.record + ": '" + writer.name +

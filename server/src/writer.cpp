@@ -89,10 +89,15 @@ void Writer::poll_log() {
   auto head = store_.head();
   if (!head) return;  // try again at the next poll
   if (!known_head_) known_head_ = *head;
-  for (int page = 0; page < kPollMaxPages && *known_head_ < *head; ++page) {
+  fan_out_external(*head);
+}
+
+void Writer::fan_out_external(std::uint64_t through) {
+  for (int page = 0; page < kPollMaxPages && *known_head_ < through; ++page) {
     auto changes = store_.read_log(*known_head_, kPollPageEntries, std::string());
     if (!changes) return;
-    known_head_ = std::max(*known_head_, changes->cursor);
+    std::erase_if(changes->entries, [through](const sync::LogEntry& e) { return e.seq > through; });
+    known_head_ = std::min(through, std::max(*known_head_, changes->cursor));
     external_entries_.fetch_add(changes->entries.size());
     if (fan_out_ && !changes->entries.empty()) fan_out_(changes->entries);
     if (!changes->more) break;
@@ -139,6 +144,11 @@ void Writer::process(std::vector<Submission>& group) {
   }
   commits_.fetch_add(1);
   ops_applied_.fetch_add(op_count);
+  // Entries another process appended since the last fan-out come before this group's: fan
+  // them out first, so that no session misses them (an assignment must reach the sessions
+  // whose scope it changes, not just fill a gap under their old scope).
+  if (!accepted.empty() && known_head_ && accepted.front().seq > *known_head_ + 1)
+    fan_out_external(accepted.front().seq - 1);
   if (!accepted.empty()) known_head_ = std::max(known_head_.value_or(0), accepted.back().seq);
   for (std::size_t i = 0; i < group.size(); ++i) {
     submissions_.fetch_add(1);

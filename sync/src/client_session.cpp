@@ -147,10 +147,15 @@ std::vector<std::string> ClientSession::handle(const Scope& m) {
 std::vector<std::string> ClientSession::next_fetch() {
   if (fetch_in_flight_ || to_fetch_.empty() || failed()) return {};
   Fetch f;
-  const std::size_t n = std::min(to_fetch_.size(), kMaxFetchItems);
+  // Small fetches: each answer is queued whole on the server, so it must stay well under the
+  // server's per-connection queue (a lead's cases can be large).
+  constexpr std::size_t kFetchChunk = 50;
+  const std::size_t n = std::min(to_fetch_.size(), std::min(kFetchChunk, kMaxFetchItems));
   f.items.assign(std::make_move_iterator(to_fetch_.begin()),
                  std::make_move_iterator(to_fetch_.begin() + static_cast<std::ptrdiff_t>(n)));
   to_fetch_.erase(to_fetch_.begin(), to_fetch_.begin() + static_cast<std::ptrdiff_t>(n));
+  fetching_.clear();
+  for (const auto& i : f.items) fetching_.push_back(i.item);
   fetch_in_flight_ = true;
   return {encode(f)};
 }
@@ -160,6 +165,8 @@ std::vector<std::string> ClientSession::handle(const Snapshot& m) {
   if (Status s = store_.apply_snapshot(m.records); !s) return fail(s);
   snapshot_records_ += m.records.size();
   if (m.more) return {};
+  if (Status s = store_.mark_fetched(fetching_); !s) return fail(s);
+  fetching_.clear();
   fetch_in_flight_ = false;
   return next_fetch();
 }

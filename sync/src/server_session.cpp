@@ -229,6 +229,12 @@ bool ServerSession::may_rescope(const LogEntry& e) const {
 }
 
 SessionActions ServerSession::handle(const Fetch& m) {
+  if (upload_only_) {
+    SessionActions a;
+    a.send.push_back(
+        encode(Error{Code::revoked, "this device was revoked: nothing is sent to it", false}));
+    return a;
+  }
   if (fetch_) return protocol_error(Code::unexpected_message, "a fetch is already in flight");
   Fetch kept;
   for (const auto& i : m.items)
@@ -404,7 +410,36 @@ SessionActions ServerSession::read_more(std::uint64_t after) {
 
 SessionActions ServerSession::on_read(Changes changes) {
   read_in_flight_ = false;
+  // An entry read under the current scope that may change it (a reassignment of a case this
+  // device sees): stop the page before it, reload the scope, then read on under the new one.
+  bool rescope = false;
+  if (scoped_) {
+    auto cut = std::find_if(
+        changes.entries.begin(), changes.entries.end(),
+        [this](const LogEntry& e) { return e.seq > rescoped_through_ && may_rescope(e); });
+    if (cut != changes.entries.end()) {
+      rescoped_through_ = cut->seq;
+      changes.cursor = cut->seq - 1;
+      changes.more = true;
+      changes.entries.erase(cut, changes.entries.end());
+      rescope = true;
+    }
+  }
   sent_cursor_ = std::max(sent_cursor_, changes.cursor);
+  if (rescope) {
+    SessionActions a;
+    const bool internal = read_is_internal_;
+    changes.live = internal;
+    if (internal) changes.more = false;
+    if (!changes.entries.empty() || !internal) a.send.push_back(encode(changes));
+    live_gap_ = true;  // whatever follows is read again under the new scope
+    if (!internal) live_ = false;
+    if (!scope_loading_) {
+      scope_loading_ = true;
+      a.load_scope = true;
+    }
+    return a;
+  }
   SessionActions a;
   if (read_is_internal_) {
     changes.live = true;
@@ -435,9 +470,11 @@ SessionActions ServerSession::on_read(Changes changes) {
 SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
   if (entries.empty() || upload_only_ || phase_ != Phase::ready) return {};
   if (scoped_ &&
-      (scope_loading_ || std::any_of(entries.begin(), entries.end(),
-                                     [this](const LogEntry& e) { return may_rescope(e); }))) {
+      (scope_loading_ || std::any_of(entries.begin(), entries.end(), [this](const LogEntry& e) {
+         return e.seq > rescoped_through_ && may_rescope(e);
+       }))) {
     // The scope may change: load it again; the entries are re-read under the new one.
+    rescoped_through_ = std::max(rescoped_through_, entries.back().seq);
     live_gap_ = true;
     if (scope_loading_) return {};
     scope_loading_ = true;

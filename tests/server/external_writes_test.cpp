@@ -131,6 +131,26 @@ TEST_CASE("the writer interleaves with another writer's entries and fans them ou
   CHECK((*row)->fields.at("status") == "planning");
 }
 
+TEST_CASE(
+    "an entry written by another process between two groups is fanned out before the "
+    "later group, without waiting for a poll",
+    "[writer][external]") {
+  TempDir dir;
+  auto served = server::SqliteStore::open(dir.file(server::kStoreFileName));
+  REQUIRE(served);
+  FanOutLog fanned;
+  server::WriterConfig config;
+  config.poll_ms = 0;  // never polls: only the gap before a group can bring entry 2
+  server::Writer writer(**served, sync::default_schema(), config, fanned.callback());
+  Admin admin(dir.path().string());
+  REQUIRE(submit_and_wait(writer, {put_op(kA, 1, "cases", "c1", {{"assigned_to", "ana"}})}));
+  CHECK(admin.assign("c1", "lee").seq == 2);
+  REQUIRE(submit_and_wait(writer, {put_op(kA, 2, "cases", "c1", {{"status", "planning"}})}));
+  REQUIRE(fanned.wait_for_seq(3, 5s));
+  CHECK(fanned.seqs() == std::vector<std::uint64_t>{1, 2, 3});
+  CHECK(writer.external_entries() == 1);
+}
+
 TEST_CASE("a connected device receives an assignment made by another process, live",
           "[server][external]") {
   RunningServer s;

@@ -115,6 +115,21 @@ TEST_CASE("scope rules: each role writes within its scope, per op", "[scope]") {
   CHECK(p.refused("ana", "cases", "case-a", {{"status", "closed"}}) == Code::out_of_scope);
   p.ok("root", "cases", "case-s", {{"assigned_to", "ana"}});
   p.ok("ana", "visits", "v-s", {{"outcome", "seen"}});
+  // A lead with another team's case shared with them may edit it, not hand it on.
+  p.ok("root", "cases", "case-s", {{"assigned_to", "sam"}});
+  sync::Op share = put_op(device_id(3), 500, "cases", "case-s", {});
+  share.user = "sam";
+  share.writes.push_back({"shared_with", sync::WriteKind::add, boost::json::value("lee"), {}});
+  {
+    auto tx = p.store->begin();
+    REQUIRE(tx);
+    auto r = server::apply_batch(**tx, {share}, sync::default_schema(), {kNowMs, 1000, true});
+    REQUIRE(r);
+    REQUIRE(r->at(0).status == sync::OpStatus::accepted);
+    REQUIRE((*tx)->commit());
+  }
+  p.ok("lee", "cases", "case-s", {{"risk", "high"}});
+  CHECK(p.refused("lee", "cases", "case-s", {{"assigned_to", "ana"}}) == Code::forbidden);
   // Unknown writers are refused.
   CHECK(p.refused("mallory", "clients", "cl-m", {{"name", "x"}}) == Code::forbidden);
 }

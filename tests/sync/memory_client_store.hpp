@@ -61,6 +61,7 @@ struct MemoryClientStore : sync::ClientStore {
     snapshots.insert(snapshots.end(), records.begin(), records.end());
     return Status::ok();
   }
+  Status mark_fetched(const std::vector<std::string>& /*items*/) override { return Status::ok(); }
 };
 
 }  // namespace fieldsync::test

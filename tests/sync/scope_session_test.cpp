@@ -149,6 +149,23 @@ TEST_CASE("scoped session: first scope after the catch-up, fetch answered by dif
     REQUIRE(outside.send.size() == 1);
     CHECK(frame_as<Snapshot>(outside.send[0], keep).records.empty());
   }
+  SECTION("a page read under the old scope stops at a reassignment of a visible case") {
+    LogEntry edit{6, put("visits", "v-1", "outcome", "y", 6), false, {"c:case-1", "lee"}};
+    LogEntry away{7, put("cases", "case-1", "assigned_to", "ben", 7), false, {"c:case-1", "lee"}};
+    LogEntry later{8, put("visits", "v-1", "outcome", "z", 8), false, {"c:case-1", "lee"}};
+    auto pulled = s.server.on_frame(encode(Pull{5, 100}), 8, 1000);
+    REQUIRE(pulled.read);
+    auto cut = s.server.on_read(Changes{{edit, away, later}, 8, false, false});
+    CHECK(cut.load_scope);
+    REQUIRE(cut.send.size() == 1);
+    const auto& c = frame_as<Changes>(cut.send[0], keep);
+    REQUIRE(c.entries.size() == 1);  // only what came before the reassignment
+    CHECK(c.cursor == 6);
+    CHECK(c.more);
+    Visibility none{false, {}, {"ana"}};
+    s.server.on_scope(none, scope.items, 8, 1000);
+    CHECK(s.server.visibility()->items.empty());
+  }
   SECTION("live entries outside the scope are not sent; an assignment reloads the scope") {
     LogEntry theirs{6, put("visits", "v-9", "outcome", "x", 6), false, {"c:case-9", "lee"}};
     LogEntry mine{7, put("visits", "v-1", "outcome", "y", 7), false, {"c:case-1", "lee"}};
@@ -171,4 +188,24 @@ TEST_CASE("scoped session: first scope after the catch-up, fetch answered by dif
     CHECK(delta.add == Items{"c:case-9"});
     CHECK(delta.remove.empty());
   }
+}
+
+TEST_CASE("a revoked device that may upload cannot fetch", "[scope]") {
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  MemoryClientStore store;
+  ClientSession client{store, {.device = kDevice, .user = "ana", .schema_version = 2, .key = &key}};
+  ServerSessionConfig c;
+  c.require_auth = true;
+  ServerSession server{default_schema(), c};
+  auto challenge = server.on_frame(client.start().at(0), 0, 1000);
+  auto auth = client.on_frame(challenge.send.at(0));
+  server.on_frame(auth.at(0), 0, 1000);
+  auto w = server.on_device(
+      DeviceRecord{"ana", "worker", key.public_key(), DeviceState::revoked_may_upload}, 0, 1000);
+  REQUIRE(w.send.size() == 1);
+  auto refused = server.on_frame(encode(Fetch{{{"c:anything", ""}}}), 0, 1000);
+  CHECK_FALSE(refused.read_items);
+  REQUIRE(refused.send.size() == 1);
+  Message keep;
+  CHECK(frame_as<Error>(refused.send[0], keep).code == Code::revoked);
 }

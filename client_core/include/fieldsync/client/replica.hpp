@@ -196,6 +196,7 @@ class Replica final : public sync::ClientStore {
   std::string scope_digest() override;
   Result<sync::ScopeApplied> apply_scope(const sync::Scope& scope) override;
   Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override;
+  Status mark_fetched(const std::vector<std::string>& items) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

@@ -9,9 +9,10 @@
 //     lead: by the creator's lead too). A record that refers to no case follows its creator.
 //   - Creating a new record is allowed; writing to an existing record outside the writer's
 //     scope is refused (Code::out_of_scope), and so is pointing a record at a case or a
-//     client outside it. Only leads and admins set assigned_to to someone else (a worker may
-//     take a new or unassigned case, or keep their own); only a case's owner, its team's lead
-//     or an admin changes shared_with (Code::forbidden otherwise).
+//     client outside it. Only leads and admins set assigned_to to someone else (a worker
+//     may set it to themselves on a new case or one they own); a lead assigns and shares only
+//     the team's cases, within the team for assignments; only a case's owner, its team's
+//     lead or an admin changes shared_with (Code::forbidden otherwise).
 //
 // Thread safety: plain values and pure functions over a StoreTx (writer thread).
 #pragma once

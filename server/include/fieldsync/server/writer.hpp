@@ -12,9 +12,9 @@
 // Other writers: sequence numbers come from the store (never cached here), so another process
 // may append to the log beside the writer (fieldsync-admin's assignments). Every `poll_ms` the
 // writer thread compares the store's head with the newest entry it has fanned out and fans
-// out the entries it did not commit itself, in pages, through the same callback; entries
-// committed between two of its own groups are fanned out by the next poll (or, being a gap in
-// a later group's fan-out, read from the log by each session).
+// out the entries it did not commit itself, in pages, through the same callback. Entries
+// committed between two of its own groups are fanned out just before the later group's (up to
+// 20 pages; beyond that, sessions fill the gap from the log).
 //
 // Ownership: the Writer borrows the store and the schema, which must outlive it.
 // Thread safety: submit() and the counters may be called from any thread; stop() from any
@@ -85,6 +85,8 @@ class Writer {
   void run();
   void process(std::vector<Submission>& group);
   void poll_log();
+  // Fans out the entries after known_head_ up to `through` (written by another process).
+  void fan_out_external(std::uint64_t through);
 
   ServerStore& store_;
   const sync::Schema& schema_;

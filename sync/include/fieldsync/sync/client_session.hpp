@@ -58,6 +58,8 @@ class ClientStore {
   virtual Result<ScopeApplied> apply_scope(const Scope& scope) = 0;
   // Merges snapshot records into the stored states (sync::merge_state), in one transaction.
   virtual Status apply_snapshot(const std::vector<SnapshotRecord>& records) = 0;
+  // The items' snapshots are all merged: they count in scope_digest() from now on.
+  virtual Status mark_fetched(const std::vector<std::string>& items) = 0;
 };
 
 struct ClientSessionConfig {
@@ -133,6 +135,7 @@ class ClientSession {
   bool scoped_ = false;      // the server sends a scope after the first catch-up
   bool scope_seen_ = false;  // ... and it came
   std::vector<FetchItem> to_fetch_;
+  std::vector<std::string> fetching_;  // the items of the fetch in flight
   bool fetch_in_flight_ = false;
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;

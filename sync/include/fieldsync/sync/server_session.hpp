@@ -161,6 +161,7 @@ class ServerSession {
   std::vector<std::string> device_items_;  // what the device holds, when known
   std::vector<std::string> saved_items_;   // what the store remembers for the device
   std::optional<Fetch> fetch_;             // in flight
+  std::uint64_t rescoped_through_ = 0;     // entries up to here already reloaded the scope
   bool scoped_ = false;
   bool device_items_known_ = false;
   bool scope_announced_ = false;  // the first scope frame went out
