@@ -312,34 +312,16 @@ class Simulation {
             "cases", k,
             {{"programme", client::FieldEdit::Kind::set, "p" + std::to_string(rng_.below(9))}});
         break;
-      case 5: {
-        auto note = r.add_note(k, "note " + std::to_string(rng_.next()));
-        if (note) {
-          collection = "notes";
-          id = *note;
-          auto ob = r.outbox();
-          REQUIRE(ob);
-          op = ob->back().op.id;
-        } else {
-          op = note.status();
-        }
+      case 5:
+        op = add_note(r, k, collection, id);
         break;
-      }
       default:
         if (rng_.below(5) == 0)
           op = r.remove("cases", k);
         else
           return;
     }
-    if (!op) {
-      // Expected refusals: editing a deleted case, removing an absent element or record.
-      Code c = op.status().code();
-      REQUIRE((c == Code::deleted || c == Code::not_found || c == Code::invalid_argument));
-      return;
-    }
-    written_.insert(*op);
-    records_.insert({collection, id});
-    if (auto& c = devices_[d].conn; c && c->alive) queue_to_server(d, c->client->on_local_change());
+    record_write(d, op, collection, id);
   }
 
   // Scoped mode: worker i owns cases "w<i>-k<j>"; the last device is the lead's.
@@ -380,21 +362,31 @@ class Simulation {
           op = r.put("cases", k, {{"programme", Kind::set, "p" + std::to_string(rng_.below(9))}});
         }
         break;
-      default: {
-        auto note = r.add_note(k, "note " + std::to_string(rng_.next()));
-        if (note) {
-          collection = "notes";
-          id = *note;
-          auto ob = r.outbox();
-          REQUIRE(ob);
-          op = ob->back().op.id;
-        } else {
-          op = note.status();
-        }
+      default:
+        op = add_note(r, k, collection, id);
         break;
-      }
     }
+    record_write(d, op, collection, id);
+  }
+
+  // A note on case `k`; sets `collection` and `id` to the note's. Returns its op id.
+  Result<std::string> add_note(client::Replica& r, const std::string& k, std::string& collection,
+                               std::string& id) {
+    auto note = r.add_note(k, "note " + std::to_string(rng_.next()));
+    if (!note) return note.status();
+    collection = "notes";
+    id = *note;
+    auto ob = r.outbox();
+    REQUIRE(ob);
+    return ob->back().op.id;
+  }
+
+  // Remembers a local write (or checks that its refusal was an expected one) and pushes it
+  // when the device is connected.
+  void record_write(std::size_t d, const Result<std::string>& op, const std::string& collection,
+                    const std::string& id) {
     if (!op) {
+      // Expected refusals: editing a deleted case, removing an absent element or record.
       Code c = op.status().code();
       REQUIRE((c == Code::deleted || c == Code::not_found || c == Code::invalid_argument));
       return;
