@@ -17,24 +17,15 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
-#include "fieldsync/crypto/sign.hpp"
+#include "fieldsync/crypto/tls_binding.hpp"
 
 namespace fieldsync::client {
+using crypto::openssl_reason;
 namespace {
 
 namespace ssl = boost::asio::ssl;
 
 // RFC 9266, section 2: the exporter's label and length.
-constexpr char kBindingLabel[] = "EXPORTER-Channel-Binding";
-constexpr std::size_t kBindingBytes = 32;
-
-// The reason of the newest queued OpenSSL error; empties the queue.
-std::string openssl_reason() {
-  unsigned long last = 0;
-  while (const unsigned long e = ERR_get_error()) last = e;
-  const char* reason = last != 0 ? ERR_reason_error_string(last) : nullptr;
-  return reason != nullptr ? reason : "unknown error";
-}
 
 Status check_ca_file(const std::string& path) {
   std::error_code ec;
@@ -107,17 +98,6 @@ Status tls_handshake_failure(ssl_st* ssl, const boost::system::error_code& ec,
                                         "failed (" +
                                         X509_verify_cert_error_string(verify) + ")"};
   return {Code::unreachable, "TLS handshake with " + where + " failed: " + ec.message()};
-}
-
-Result<std::string> tls_channel_binding(ssl_st* ssl) {
-  if (SSL_version(ssl) < TLS1_3_VERSION && SSL_get_extms_support(ssl) != 1)
-    return Status(Code::internal, "no channel binding: TLS 1.2 without the extended master secret");
-  std::array<std::uint8_t, kBindingBytes> out{};
-  ERR_clear_error();
-  if (SSL_export_keying_material(ssl, out.data(), out.size(), kBindingLabel,
-                                 sizeof kBindingLabel - 1, nullptr, 0, 0) != 1)
-    return Status(Code::internal, "cannot export the TLS channel binding: " + openssl_reason());
-  return crypto::to_hex(out);
 }
 
 }  // namespace fieldsync::client

@@ -18,10 +18,10 @@ struct ssl_st;  // OpenSSL's SSL
 namespace fieldsync::client {
 
 // TLS 1.3 only (so that every connection has a sound channel binding, see
-// tls_channel_binding), the peer's certificate verified against the certificate authorities in
-// `ca_file` (PEM) or, when it is empty, the system's store (OpenSSL's default paths). No
-// client certificate. Code::invalid_argument when the CA file is missing, unreadable or
-// holds no certificate.
+// crypto::tls_channel_binding), the peer's certificate verified against the certificate authorities
+// in `ca_file` (PEM) or, when it is empty, the system's store (OpenSSL's default paths). No client
+// certificate. Code::invalid_argument when the CA file is missing, unreadable or holds no
+// certificate.
 Result<std::unique_ptr<boost::asio::ssl::context>> make_client_tls_context(
     const std::string& ca_file);
 
@@ -33,14 +33,5 @@ Status expect_server_name(ssl_st* ssl, const std::string& host);
 // verification error when the certificate did not verify, else Code::unreachable.
 Status tls_handshake_failure(ssl_st* ssl, const boost::system::error_code& ec,
                              const std::string& where);
-
-// After a completed handshake on `ssl`: the RFC 9266 `tls-exporter` channel binding, 32 bytes
-// exported with the label "EXPORTER-Channel-Binding" and no context, as 64 lowercase hex
-// digits (what the device signs with the server's nonce; the server computes the same value
-// on its end of the connection, so an answer relayed through another TLS connection does not
-// verify). Code::internal when the connection is TLS 1.2 without the extended master secret
-// (RFC 9266 forbids the exporter there; the context never negotiates TLS 1.2) or OpenSSL
-// cannot export.
-Result<std::string> tls_channel_binding(ssl_st* ssl);
 
 }  // namespace fieldsync::client

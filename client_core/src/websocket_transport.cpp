@@ -26,6 +26,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "fieldsync/client/transport.hpp"
+#include "fieldsync/crypto/tls_binding.hpp"
 #include "fieldsync/sync/wire.hpp"
 #include "tls_client.hpp"
 
@@ -174,7 +175,7 @@ class Connection final : public Transport {
     if (!finish(done, deadline))
       return {Code::unreachable, "timed out in the TLS handshake with " + where};
     if (ec) return tls_handshake_failure(tls.native_handle(), ec, where);
-    auto binding = tls_channel_binding(tls.native_handle());
+    auto binding = crypto::tls_channel_binding(tls.native_handle());
     if (!binding) return {binding.status().code(), where + ": " + binding.status().message()};
     binding_ = std::move(*binding);
     return Status::ok();

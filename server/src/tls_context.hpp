@@ -16,19 +16,12 @@ struct ssl_st;  // OpenSSL's SSL
 namespace fieldsync::server {
 
 // A server context: TLS 1.3 only (so that every connection has a sound channel binding, see
-// tls_channel_binding), the server's preference order, no client certificates. `cert_file`
-// holds the PEM certificate chain (leaf first), `key_file` its PEM private key, unencrypted.
+// crypto::tls_channel_binding), the server's preference order, no client certificates.
+// `cert_file` holds the PEM certificate chain (leaf first), `key_file` its PEM private key,
+// unencrypted.
 // Code::invalid_argument with a one-line reason naming the file when a file is missing,
 // unreadable or not PEM, or when the key does not match the certificate.
 Result<std::unique_ptr<boost::asio::ssl::context>> make_tls_context(const std::string& cert_file,
                                                                     const std::string& key_file);
-
-// The RFC 9266 `tls-exporter` channel binding of the connection `ssl` after its handshake: 32
-// bytes exported with the label "EXPORTER-Channel-Binding" and no context, as 64 lowercase hex
-// digits (what the device signs in its answer to the challenge). Code::internal when the
-// connection is TLS 1.2 without the extended master secret (RFC 9266 forbids the exporter
-// there; the context never negotiates TLS 1.2) or OpenSSL cannot export. Call it on the
-// connection's strand.
-Result<std::string> tls_channel_binding(ssl_st* ssl);
 
 }  // namespace fieldsync::server

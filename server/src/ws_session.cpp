@@ -20,8 +20,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "fieldsync/crypto/tls_binding.hpp"
 #include "fieldsync/sync/server_session.hpp"
-#include "tls_context.hpp"
 
 namespace fieldsync::server {
 namespace {
@@ -58,7 +58,7 @@ std::string channel_binding(beast::tcp_stream& /*plain*/, const SharedState& /*s
   return {};
 }
 std::string channel_binding(beast::ssl_stream<beast::tcp_stream>& tls, const SharedState& shared) {
-  auto binding = tls_channel_binding(tls.native_handle());
+  auto binding = crypto::tls_channel_binding(tls.native_handle());
   if (binding) return std::move(*binding);
   shared.log->error("session: {}", binding.status().message());
   return "unavailable";  // not hex: no answer verifies, so authentication fails closed
