@@ -18,18 +18,17 @@ url="ws://$addr"
 
 export PASS="a long passphrase"
 dev() { local name=$1; shift; "$bin/fieldsync" --replica "$work/$name.db" --passphrase-env PASS "$@"; }
-code_for() { ADMIN device enroll-code "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])'; }
 expect_fail() { rc=0; err=$("$@" 2>&1 >/dev/null) || rc=$?; }
 
 dev phone init --kdf minimum >/dev/null
 dev tablet init --kdf minimum >/dev/null
 dev stranger init --kdf minimum >/dev/null
 
-code=$(code_for ana)
+code=$(enroll_code "$work/server" ana)
 dev phone enroll --server "$url" --code "$code" | grep -q "for user ana" || fail "enrol failed"
 expect_fail dev tablet enroll --server "$url" --code "$code"
 [ "$rc" = 1 ] && [[ $err == *"code_used"* || $err == *"already"* ]] || fail "reused code: $rc $err"
-dev tablet enroll --server "$url" --code "$(code_for lee)" >/dev/null
+dev tablet enroll --server "$url" --code "$(enroll_code "$work/server" lee)" >/dev/null
 
 dev phone put clients cl-1 name="Amina Y" >/dev/null
 dev phone sync --server "$url" --timeout 20 >/dev/null || fail "enrolled device could not sync"

@@ -19,11 +19,10 @@ url="ws://$addr"
 
 export PASS="a long passphrase"
 dev() { local name=$1; shift; "$bin/fieldsync" --replica "$work/$name.db" --passphrase-env PASS "$@"; }
-code_for() { ADMIN device enroll-code "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])'; }
 sync_ok() { dev "$1" sync --server "$url" --timeout 20 || fail "$1 could not sync"; }
 for d in ana ben lee; do
   dev "$d" init --kdf minimum >/dev/null
-  dev "$d" enroll --server "$url" --code "$(code_for "$d")" >/dev/null
+  dev "$d" enroll --server "$url" --code "$(enroll_code "$work/server" "$d")" >/dev/null
 done
 
 dev ana put clients cl-a name="Amina Y" >/dev/null

@@ -132,14 +132,7 @@ class Simulation {
   void check() {
     // No loss, no duplicate: the log holds every op written on a device exactly once.
     std::map<std::string, int> in_log;
-    std::uint64_t after = 0;
-    for (;;) {
-      auto page = store_->read_log(after, 1000, "");
-      REQUIRE(page);
-      for (const auto& e : page->entries) ++in_log[e.op.id];
-      after = page->cursor;
-      if (!page->more) break;
-    }
+    for (const auto& e : whole_log()) ++in_log[e.op.id];
     for (const auto& id : written_) {
       INFO("op " << id);
       REQUIRE(in_log[id] == 1);
@@ -183,13 +176,11 @@ class Simulation {
   // nothing else but records its own refused writes touched.
   void check_scoped() {
     std::map<std::string, int> in_log;
-    std::uint64_t after = 0;
-    for (;;) {
-      auto page = store_->read_log(after, 1000, "");
-      REQUIRE(page);
-      for (const auto& e : page->entries) ++in_log[e.op.id];
-      after = page->cursor;
-      if (!page->more) break;
+    // The stored scope of each record (every entry of a record carries the same).
+    std::map<std::pair<std::string, std::string>, std::string> creators;
+    for (const auto& e : whole_log()) {
+      ++in_log[e.op.id];
+      creators[{e.op.collection, e.op.record}] = e.scope.creator;
     }
     std::set<std::string> refused;
     std::vector<std::set<std::pair<std::string, std::string>>> touched_by_refused(devices_.size());
@@ -226,7 +217,7 @@ class Simulation {
         bool visible = false;
         if (*row) {
           const std::string item = sync::scope_item(collection, id, (*row)->fields);
-          sync::EntryScope es{item, creator_of(collection, id)};
+          sync::EntryScope es{item, creators[{collection, id}]};
           visible = scope->sees(es);
         }
         if (!visible) {
@@ -244,16 +235,16 @@ class Simulation {
   std::size_t purged() const { return purged_; }
   std::size_t snapshot_records() const { return snapshot_records_; }
 
-  // The user whose op created a record, from the log.
-  std::string creator_of(const std::string& collection, const std::string& id) {
+  // Every entry of the server's log, in order.
+  std::vector<LogEntry> whole_log() {
+    std::vector<LogEntry> out;
     std::uint64_t after = 0;
     for (;;) {
       auto page = store_->read_log(after, 1000, "");
       REQUIRE(page);
-      for (const auto& e : page->entries)
-        if (e.op.collection == collection && e.op.record == id) return e.scope.creator;
+      for (auto& e : page->entries) out.push_back(std::move(e));
       after = page->cursor;
-      if (!page->more) return {};
+      if (!page->more) return out;
     }
   }
 
