@@ -1,9 +1,16 @@
 // Ed25519 through libsodium; hex helpers through sodium_bin2hex / sodium_hex2bin.
 #include "fieldsync/crypto/sign.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <sodium.h>
 
 #include "fieldsync/crypto/random.hpp"
+#include "file_util.hpp"
 
 namespace fieldsync::crypto {
 
@@ -38,6 +45,50 @@ Signature SigningKey::sign(std::span<const std::uint8_t> message) const {
 bool verify(const PublicKey& key, std::span<const std::uint8_t> message, const Signature& sig) {
   init_sodium();
   return crypto_sign_verify_detached(sig.data(), message.data(), message.size(), key.data()) == 0;
+}
+
+Result<SigningKey> load_signing_key_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Status(errno == ENOENT ? Code::not_found : Code::storage,
+                  "cannot read signing key file '" + path + "': " + std::strerror(errno));
+  if ((st.st_mode & 077) != 0)
+    return Status(Code::storage, "signing key file '" + path +
+                                     "' is readable by others: chmod 600 it (or make a new one)");
+  auto bytes = detail::read_file(path);
+  if (!bytes) return bytes.status();
+  std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  auto secret = from_hex(text);
+  std::fill(bytes->begin(), bytes->end(), 0);
+  if (!secret || secret->size() != kSecretKeyBytes)
+    return Status(Code::storage, "signing key file '" + path + "' does not hold a key");
+  auto key = SigningKey::from_secret(
+      {reinterpret_cast<const std::uint8_t*>(secret->data()), secret->size()});
+  std::fill(secret->begin(), secret->end(), '\0');
+  if (!key) return Status(Code::storage, "signing key file '" + path + "' does not hold a key");
+  return key;
+}
+
+Result<SigningKey> load_or_create_signing_key_file(const std::string& path) {
+  auto loaded = load_signing_key_file(path);
+  if (loaded || loaded.status().code() != Code::not_found) return loaded;
+  SigningKey made = SigningKey::generate();
+  std::string text = to_hex(made.secret()) + "\n";
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  Status wrote = detail::write_file_atomic(
+      tmp, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, 0600);
+  std::fill(text.begin(), text.end(), '\0');
+  if (!wrote) return wrote;
+  // link(2) fails when the file appeared meanwhile: then the other process's key stands.
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  const int link_errno = errno;
+  (void)detail::remove_file(tmp);
+  if (linked != 0 && link_errno != EEXIST)
+    return Status(Code::storage, "cannot create signing key file '" + path +
+                                     "': " + std::strerror(link_errno));
+  if (Status s = detail::fsync_parent_dir(path); !s) return s;
+  return load_signing_key_file(path);
 }
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {

@@ -98,7 +98,7 @@ Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<s
       if (Status s = tx.save_case_access(op.record, access_of(fields, creator)); !s) return s;
     if (scopes) scopes->push_back(saved);
     const bool skewed = op.hlc.wall_ms > now_ms + options.max_ahead_ms;
-    auto seq = tx.append_log(op, skewed, now_ms);
+    auto seq = tx.append_log(op, skewed, now_ms, options.chained);
     if (!seq) return seq.status();
     sync::OpResult r;
     r.op = op.id;

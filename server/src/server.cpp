@@ -18,6 +18,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "fieldsync/crypto/sign.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/server/writer.hpp"
@@ -176,6 +178,10 @@ void Server::Impl::stop() {
     });
     writer->stop();  // the acks of everything committed are now posted to their sessions
     log->info("writer stopped after {} commits, {} ops", writer->commits(), writer->ops_applied());
+    if (auto sealed = store->write_checkpoint(); !sealed)
+      log->warn("no closing audit checkpoint: {}", sealed.status().message());
+    else if (*sealed)
+      log->info("audit checkpoint at entry {}", *sealed);
     shared->set_on_empty([this] { net::post(ctl, [this] { grace.cancel(); }); });
     for (const auto& c : shared->connections()) c->shutdown();
     net::post(ctl, [this] {
@@ -206,8 +212,17 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   if (Status s = impl->load_tls(); !s) return s;
   if (Status s = impl->resolve(); !s) return s;
   const std::string path = (std::filesystem::path(c.data_dir) / kStoreFileName).string();
+  const std::string key_path =
+      c.audit_key_file.empty()
+          ? (std::filesystem::path(c.data_dir) / audit::kAuditKeyFileName).string()
+          : c.audit_key_file;
+  auto audit_key = crypto::load_or_create_signing_key_file(key_path);
+  if (!audit_key) return audit_key.status();
   SqliteStoreOptions store_options;
   store_options.key_file = c.key_file;
+  store_options.audit_key = std::make_shared<const crypto::SigningKey>(std::move(*audit_key));
+  store_options.checkpoint_interval_ms = c.checkpoint_interval_ms;
+  const std::string audit_public = crypto::to_hex(store_options.audit_key->public_key());
   auto store = SqliteStore::open(path, std::move(store_options));
   if (!store) return store.status();
   impl->store = std::move(*store);
@@ -249,6 +264,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->log->info("store {} ({}) opened at head {}; listening on {}:{} ({})", path,
                   c.key_file.empty() ? "plain" : "encrypted", *head, c.host, impl->port,
                   impl->tls ? "tls" : "plain ws");
+  impl->log->info("audit key {} (public)", audit_public);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include "audit_writer.hpp"
 #include "directory_impl.hpp"
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/sync/wire.hpp"
@@ -64,6 +66,9 @@ struct WriteStatements {
   Statement clear_access;
   Statement add_access;
   Statement cases_of_client;
+  Statement load_chain;
+  Statement save_chain;
+  audit::AuditWriter audit;
 };
 
 struct Reader {
@@ -113,6 +118,8 @@ struct SqliteStore::Impl {
   std::unique_ptr<Database> wdb;  // the writer thread's connection
   std::optional<WriteStatements> w;
   bool tx_open = false;  // used by the writer thread only
+  // When this store last wrote a checkpoint (writer thread only; 0: not yet).
+  std::int64_t last_checkpoint_ms = 0;
 
   std::mutex mu;
   std::vector<std::unique_ptr<Reader>> idle;  // guarded by mu
@@ -151,7 +158,7 @@ namespace {
 
 class SqliteTx final : public StoreTx {
  public:
-  explicit SqliteTx(SqliteStore::Impl& s) : s_(s), w_(*s.w) {}
+  explicit SqliteTx(SqliteStore::Impl& s) : s_(s), w_(*s.w) { w_.audit.begin(); }
   ~SqliteTx() override {
     if (!done_) (void)s_.wdb->exec("ROLLBACK");
     s_.tx_open = false;
@@ -252,32 +259,81 @@ class SqliteTx final : public StoreTx {
     return directory_sql::load_user(*s_.wdb, name);
   }
 
-  Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
-                                   std::int64_t received_ms) override {
+  Result<std::uint64_t> append_log(const sync::Op& op, bool skewed, std::int64_t received_ms,
+                                   bool chained) override {
     ResetOnExit reset(w_.append);
+    const std::string op_json = json::serialize(sync::to_json(op));
     Status s = w_.append.bind(1, op.id)
                    .bind(2, op.device)
                    .bind(3, op.collection)
                    .bind(4, op.record)
-                   .bind(5, json::serialize(sync::to_json(op)))
+                   .bind(5, op_json)
                    .bind(6, std::int64_t{skewed ? 1 : 0})
                    .bind(7, received_ms)
                    .run();
     if (!s) return s;
-    return static_cast<std::uint64_t>(s_.wdb->last_insert_rowid());
+    const auto seq = static_cast<std::uint64_t>(s_.wdb->last_insert_rowid());
+    auto entry = w_.audit.append(
+        audit::op_event(seq, op.id, op.device, op.user, op_json, skewed, received_ms, chained));
+    if (!entry) return entry.status();
+    audited_ = true;
+    return seq;
+  }
+
+  Result<std::uint64_t> append_audit(const audit::Event& event) override {
+    auto seq = w_.audit.append(event);
+    if (seq) audited_ = true;
+    return seq;
+  }
+
+  Result<std::optional<ChainHead>> load_chain(const std::string& device) override {
+    ResetOnExit reset(w_.load_chain);
+    auto row = w_.load_chain.bind(1, device).step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<ChainHead>();
+    ChainHead head;
+    head.last_op = w_.load_chain.column_text(0);
+    auto blob = w_.load_chain.column_blob(1);
+    if (blob.size() != head.link.size())
+      return Status(Code::storage, "the store holds an unreadable chain link for " + device);
+    std::copy(blob.begin(), blob.end(), head.link.begin());
+    return std::optional<ChainHead>(std::move(head));
+  }
+
+  Status save_chain(const std::string& device, const ChainHead& head) override {
+    ResetOnExit reset(w_.save_chain);
+    return w_.save_chain.bind(1, device).bind(2, head.last_op).bind_blob(3, head.link).run();
   }
 
   Status commit() override {
     assert(!done_);
+    if (Status s = checkpoint_if_due(); !s) return s;
     if (Status s = s_.wdb->exec("COMMIT"); !s) return s;
     done_ = true;
     return Status::ok();
   }
 
  private:
+  // A checkpoint before committing entries, at most one per checkpoint interval.
+  Status checkpoint_if_due() {
+    const auto& key = s_.options.audit_key;
+    if (!audited_ || !key) return Status::ok();
+    using namespace std::chrono;
+    const std::int64_t now =
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    if (s_.last_checkpoint_ms != 0 &&
+        now - s_.last_checkpoint_ms < s_.options.checkpoint_interval_ms)
+      return Status::ok();
+    auto wrote = w_.audit.checkpoint(*key, now);
+    if (!wrote) return wrote.status();
+    s_.last_checkpoint_ms = now;
+    return Status::ok();
+  }
+
   SqliteStore::Impl& s_;
   WriteStatements& w_;
   bool done_ = false;
+  bool audited_ = false;  // this transaction appended audit entries
 };
 
 }  // namespace
@@ -313,14 +369,21 @@ Status open_writer(SqliteStore::Impl& impl) {
   auto cases_of_client = impl.wdb->prepare(
       "SELECT id FROM records WHERE collection = 'cases' AND "
       "json_extract(fields_json, '$.client_id') = ?1");
+  auto load_chain = impl.wdb->prepare("SELECT last_op, head FROM device_chains WHERE device = ?1");
+  auto save_chain = impl.wdb->prepare(
+      "INSERT INTO device_chains(device, last_op, head) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT(device) DO UPDATE SET last_op = excluded.last_op, head = excluded.head");
+  auto audit = audit::AuditWriter::prepare(*impl.wdb);
   for (const Status& s :
        {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),
-        load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status()})
+        load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status(),
+        load_chain.status(), save_chain.status(), audit.status()})
     if (!s) return s;
-  impl.w.emplace(WriteStatements{std::move(*find_op), std::move(*load), std::move(*save),
-                                 std::move(*append), std::move(*load_scope),
-                                 std::move(*load_access), std::move(*clear_access),
-                                 std::move(*add_access), std::move(*cases_of_client)});
+  impl.w.emplace(WriteStatements{
+      std::move(*find_op), std::move(*load), std::move(*save), std::move(*append),
+      std::move(*load_scope), std::move(*load_access), std::move(*clear_access),
+      std::move(*add_access), std::move(*cases_of_client), std::move(*load_chain),
+      std::move(*save_chain), std::move(*audit)});
   return Status::ok();
 }
 
@@ -343,6 +406,29 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 }
 
 const StoreFile& SqliteStore::file() const { return impl_->file; }
+
+Result<std::uint64_t> SqliteStore::write_checkpoint() {
+  if (!impl_->options.audit_key) return std::uint64_t{0};
+  assert(!impl_->tx_open && "one StoreTx at a time");
+  using namespace std::chrono;
+  const std::int64_t now =
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  Result<std::uint64_t> out = std::uint64_t{0};
+  Status s = crypto::in_transaction(*impl_->wdb, [&]() -> Status {
+    impl_->w->audit.begin();
+    auto wrote = impl_->w->audit.checkpoint(*impl_->options.audit_key, now);
+    if (!wrote) return wrote.status();
+    if (*wrote) {
+      auto head = impl_->w->audit.head_seq();
+      if (!head) return head.status();
+      out = *head;
+    }
+    return Status::ok();
+  });
+  if (!s) return s;
+  if (*out != 0) impl_->last_checkpoint_ms = now;
+  return out;
+}
 
 Result<std::unique_ptr<StoreTx>> SqliteStore::begin() {
   assert(!impl_->tx_open && "one StoreTx at a time");

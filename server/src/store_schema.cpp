@@ -4,10 +4,14 @@
 //   3  + scopes: records.scope_item and records.created_by, case_access, device_scope, and
 //        log_by_record (a record's history); existing rows are filled in from the stored
 //        state and the log
+//   4  + the audit trail (audit.hpp): audit_log, device_chains, append-only triggers on log
+//        and audit_log; every existing log row gets its op entry and every enrolled device
+//        a device entry (audit::backfill)
 #include "store_schema.hpp"
 
 #include <string>
 
+#include "audit_backfill.hpp"
 #include "fieldsync/server/store_file.hpp"
 
 namespace fieldsync::server {
@@ -102,6 +106,33 @@ CREATE TABLE device_scope(
   PRIMARY KEY(device, item)) WITHOUT ROWID;
 )sql";
 
+// Format 4: the audit trail. device_chains is derived from audit_log (each device's newest
+// chain link, for checking the next push quickly); audit verify recomputes it.
+constexpr const char* kAuditSql = R"sql(
+CREATE TABLE audit_log(
+  seq INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  user TEXT NOT NULL,
+  device TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  hash BLOB NOT NULL);
+CREATE INDEX audit_refused ON audit_log(subject) WHERE kind = 'refused';
+CREATE TABLE device_chains(
+  device TEXT PRIMARY KEY,
+  last_op TEXT NOT NULL,
+  head BLOB NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER log_append_only_update BEFORE UPDATE ON log
+  BEGIN SELECT RAISE(ABORT, 'the operation log is append-only'); END;
+CREATE TRIGGER log_append_only_delete BEFORE DELETE ON log
+  BEGIN SELECT RAISE(ABORT, 'the operation log is append-only'); END;
+)sql";
+
 Status set_meta(crypto::Database& db, const std::string& key, const std::string& value) {
   auto st = db.prepare(
       "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -141,6 +172,7 @@ Result<int> stored_format(crypto::Database& db) {
   if (format == "1") return 1;
   if (format == "2") return 2;
   if (format == "3") return 3;
+  if (format == "4") return 4;
   return Status(Code::storage, "store format " + format + " is not supported (expected " +
                                    std::to_string(kStoreFormat) + ")");
 }
@@ -149,6 +181,7 @@ Status create_all(crypto::Database& db) {
   if (Status s = db.exec(kLogSql); !s) return s;
   if (Status s = db.exec(kDirectorySql); !s) return s;
   if (Status s = db.exec(kScopeSql); !s) return s;
+  if (Status s = db.exec(kAuditSql); !s) return s;
   if (Status s = set_meta(db, "format", std::to_string(kStoreFormat)); !s) return s;
   return set_meta(db, "kind", kKind);
 }
@@ -160,6 +193,10 @@ Status migrate(crypto::Database& db, int from) {
   }
   if (from < 3) {
     if (Status s = db.exec(kScopeSql); !s) return s;
+  }
+  if (from < 4) {
+    if (Status s = db.exec(kAuditSql); !s) return s;
+    if (Status s = audit::backfill(db); !s) return s;
   }
   return set_meta(db, "format", std::to_string(kStoreFormat));
 }

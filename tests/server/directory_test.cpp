@@ -319,7 +319,7 @@ TEST_CASE("a format 1 store is migrated in place with its log, a newer format is
     auto tx = (*store)->begin();
     REQUIRE(tx);
     REQUIRE((*tx)->append_log(put_op(device_id(1), 1, "cases", "c1", {{"status", "planning"}}),
-                              false, kNowMs));
+                              false, kNowMs, false));
     REQUIRE((*tx)->commit());
   }
   auto d = Fixture::open(path);

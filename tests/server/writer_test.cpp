@@ -103,8 +103,18 @@ class FailingStore final : public server::ServerStore {
     Result<server::User> load_user(const std::string& name) override {
       return inner_->load_user(name);
     }
-    Result<std::uint64_t> append_log(const sync::Op& op, bool skewed, std::int64_t ms) override {
-      return inner_->append_log(op, skewed, ms);
+    Result<std::uint64_t> append_log(const sync::Op& op, bool skewed, std::int64_t ms,
+                                     bool chained) override {
+      return inner_->append_log(op, skewed, ms, chained);
+    }
+    Result<std::uint64_t> append_audit(const server::audit::Event& e) override {
+      return inner_->append_audit(e);
+    }
+    Result<std::optional<server::ChainHead>> load_chain(const std::string& device) override {
+      return inner_->load_chain(device);
+    }
+    Status save_chain(const std::string& device, const server::ChainHead& head) override {
+      return inner_->save_chain(device, head);
     }
     Status commit() override {
       if (fail_.load()) return Status(Code::storage, "disk I/O error");

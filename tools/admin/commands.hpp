@@ -38,6 +38,10 @@ int device_revoke(const Context& ctx, const std::string& id, bool no_upload);
 int case_change(const Context& ctx, server::CaseAction action, const std::string& case_id,
                 const std::string& user, const std::string& actor);
 
+// The audit trail (docs/ADMIN.md)
+// A record's history, field by field, with its conflicts: shows the record's values.
+int audit_history(const Context& ctx, const std::string& collection, const std::string& id);
+
 // Prints "error: <message>" on stderr; returns 1.
 int fail(const Status& s);
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <ctime>
 
 #include <boost/json/serialize.hpp>
@@ -19,6 +20,16 @@ std::string iso_utc(std::int64_t unix_ms) {
   std::array<char, 32> buf{};
   if (std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "?";
   return buf.data();
+}
+
+std::string iso_utc_ms(std::int64_t unix_ms) {
+  const std::int64_t secs = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
+  std::string text = iso_utc(secs * 1000);
+  if (text == "?") return text;
+  std::array<char, 8> ms{};
+  std::snprintf(ms.data(), ms.size(), ".%03dZ", static_cast<int>(unix_ms - secs * 1000));
+  text.pop_back();  // the 'Z'
+  return text + ms.data();
 }
 
 boost::json::value iso_or_null(const std::optional<std::int64_t>& unix_ms) {

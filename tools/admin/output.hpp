@@ -1,5 +1,7 @@
 // How fieldsync-admin prints: aligned text tables for people, JSON for scripts, and times as
-// ISO-8601 UTC. No record content ever passes through here: names, ids, states and times only.
+// ISO-8601 UTC. Record content passes through here only in `audit history` (audit_history.cpp),
+// which shows a record's values to an administrator on purpose; every other command prints
+// names, ids, states and times only.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,8 @@ namespace fieldsync::admin {
 
 // "2024-05-01T12:34:56Z" (seconds precision).
 std::string iso_utc(std::int64_t unix_ms);
+// "2024-05-01T12:34:56.789Z" (milliseconds precision).
+std::string iso_utc_ms(std::int64_t unix_ms);
 // iso_utc, or null when absent.
 boost::json::value iso_or_null(const std::optional<std::int64_t>& unix_ms);
 

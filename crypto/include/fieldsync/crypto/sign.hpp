@@ -45,6 +45,13 @@ class SigningKey {
 
 bool verify(const PublicKey& key, std::span<const std::uint8_t> message, const Signature& sig);
 
+// A signing key kept in a file of its own: 128 hex digits (secret()) and a newline, mode 0600.
+// load_or_create_signing_key_file reads it, or creates it with a new key when it does not
+// exist (atomically: of two processes creating it at once, both end up with the one key that
+// landed). Code::storage for an unreadable file, or one readable by group or others.
+Result<SigningKey> load_or_create_signing_key_file(const std::string& path);
+Result<SigningKey> load_signing_key_file(const std::string& path);
+
 // Lowercase hex of bytes, and back (nullopt-like error for odd length or non-hex digits).
 std::string to_hex(std::span<const std::uint8_t> bytes);
 Result<std::string> from_hex(std::string_view hex);

@@ -16,6 +16,8 @@ struct ApplyOptions {
   // Check every op against its user's scope (scope.hpp): off for ops the server made itself
   // after its own checks, and on a server that does not authenticate devices.
   bool enforce_scopes = false;
+  // The ops are covered by their device's verified chain (recorded in their audit entries).
+  bool chained = false;
 };
 
 // Results in the order of `ops`. An op refused by the merge rules (an edit of an existing

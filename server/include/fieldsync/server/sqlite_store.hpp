@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/server/store_file.hpp"
 
@@ -35,6 +36,11 @@ struct SqliteStoreOptions {
   // or others); a new store is created encrypted under it, an existing one must be encrypted
   // under it (a plain store is refused: it is not encrypted in place).
   std::string key_file;
+  // Signs the audit log's checkpoints (audit.hpp); null: no checkpoints are written.
+  std::shared_ptr<const crypto::SigningKey> audit_key;
+  // A commit that appended audit entries writes a checkpoint first when the last one it
+  // wrote is at least this old (0: at every such commit).
+  std::int64_t checkpoint_interval_ms = 10'000;
 };
 
 class SqliteStore final : public ServerStore {
@@ -52,6 +58,10 @@ class SqliteStore final : public ServerStore {
   // The file the store opened: a Directory (directory.hpp) opens its connections through it.
   // Any thread; valid while the store lives.
   const StoreFile& file() const;
+  // Writes a checkpoint now (audit.hpp) when entries follow the last one and the store has
+  // an audit key: returns the checkpoint's entry (0: none needed). Writer thread only (or
+  // after the writer stopped).
+  Result<std::uint64_t> write_checkpoint();
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 

@@ -16,12 +16,20 @@
 
 #include <boost/json/object.hpp>
 
+#include "fieldsync/crypto/hash.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/server/scope.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::server {
+
+// The newest link of a device's chain of operations, as the server last verified it.
+struct ChainHead {
+  std::string last_op;  // the id of the op it follows
+  crypto::Digest link{};
+};
 
 // One write transaction. Destroying it without commit() rolls back.
 class StoreTx {
@@ -46,9 +54,17 @@ class StoreTx {
   virtual Result<std::vector<std::string>> cases_of_client(const std::string& client_id) = 0;
   // A user of the directory (Code::not_found), read inside the transaction.
   virtual Result<User> load_user(const std::string& name) = 0;
-  // Appends an accepted op to the log; returns its sequence number.
+  // Appends an accepted op to the log, and its op entry to the audit log (audit.hpp);
+  // returns its log sequence number. `chained`: the op is covered by its device's signed
+  // chain (op_chain.hpp).
   virtual Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
-                                           std::int64_t received_ms) = 0;
+                                           std::int64_t received_ms, bool chained) = 0;
+  // Appends an event to the audit log; returns its audit sequence number.
+  virtual Result<std::uint64_t> append_audit(const audit::Event& event) = 0;
+  // A device's newest chain link and the op it follows (nullopt: the device has not pushed
+  // a signed batch yet) / records a new one (op_chain.hpp).
+  virtual Result<std::optional<ChainHead>> load_chain(const std::string& device) = 0;
+  virtual Status save_chain(const std::string& device, const ChainHead& head) = 0;
   // Makes everything durable (one fsync).
   virtual Status commit() = 0;
 };

@@ -1,0 +1,256 @@
+// The audit log (server/audit.hpp): a clean store verifies; a one-byte change to any logged
+// operation or entry, a deleted entry or log row, two entries swapped, and a forged checkpoint
+// are each found and located; a format-3 store is brought into the trail and verifies.
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include "fieldsync/crypto/database.hpp"
+#include "fieldsync/server/apply.hpp"
+#include "fieldsync/server/audit.hpp"
+#include "fieldsync/server/sqlite_store.hpp"
+#include "test_util.hpp"
+
+using namespace fieldsync;
+using namespace fieldsync::test;
+
+namespace {
+
+struct AuditedStore {
+  TempDir dir;
+  std::string path = dir.file(server::kStoreFileName);
+  std::shared_ptr<const crypto::SigningKey> key =
+      std::make_shared<const crypto::SigningKey>(crypto::SigningKey::generate());
+  std::unique_ptr<server::SqliteStore> store;
+  std::uint64_t counter = 0;
+
+  AuditedStore() { open(); }
+  void open() {
+    server::SqliteStoreOptions options;
+    options.audit_key = key;
+    options.checkpoint_interval_ms = 0;  // a checkpoint at every commit
+    auto s = server::SqliteStore::open(path, options);
+    REQUIRE(s);
+    store = std::move(*s);
+  }
+  // One commit of `n` edits of case c1 (so each commit ends in a checkpoint).
+  void edits(int n) {
+    std::vector<sync::Op> ops;
+    for (int i = 0; i < n; ++i) {
+      ++counter;
+      ops.push_back(put_op(device_id(1), counter, "cases", "c1",
+                           {{"status", counter % 2 ? "closed" : "planning"}}));
+    }
+    auto tx = store->begin();
+    REQUIRE(tx);
+    REQUIRE(server::apply_batch(**tx, ops, sync::default_schema(), {kNowMs, 1000, false}));
+    REQUIRE((*tx)->commit());
+  }
+  server::audit::VerifyReport verify() {
+    auto db = crypto::Database::open(path, {});
+    REQUIRE(db);
+    auto r = server::audit::verify(**db, key->public_key());
+    REQUIRE(r);
+    return *r;
+  }
+  // Runs SQL the way someone with the sqlite3 shell would, triggers out of the way first.
+  void tamper(const std::string& sql) {
+    auto db = crypto::Database::open(path, {});
+    REQUIRE(db);
+    REQUIRE((*db)->exec("DROP TRIGGER IF EXISTS audit_log_append_only_update;"
+                        "DROP TRIGGER IF EXISTS audit_log_append_only_delete;"
+                        "DROP TRIGGER IF EXISTS log_append_only_update;"
+                        "DROP TRIGGER IF EXISTS log_append_only_delete;" +
+                        sql));
+  }
+  std::int64_t entry_of_log_row(int log_seq) {
+    auto db = crypto::Database::open(path, {});
+    REQUIRE(db);
+    auto st = (*db)->prepare(
+        "SELECT seq FROM audit_log WHERE kind = 'op' AND json_extract(detail, '$.log') = ?1");
+    REQUIRE(st);
+    auto row = st->bind(1, std::int64_t{log_seq}).step();
+    REQUIRE(row);
+    REQUIRE(*row);
+    return st->column_int(0);
+  }
+};
+
+std::string seq_text(std::int64_t seq) { return "#" + std::to_string(seq); }
+
+}  // namespace
+
+TEST_CASE("a clean audit log verifies, with every op and checkpoint checked", "[audit]") {
+  AuditedStore s;
+  s.edits(3);
+  s.edits(2);
+  auto r = s.verify();
+  INFO((r.problem ? r.problem->what : ""));
+  CHECK_FALSE(r.problem);
+  CHECK(r.ops == 5);
+  CHECK(r.checkpoints == 2);
+  CHECK(r.entries == 7);
+  CHECK(r.last_checkpoint == 7);
+}
+
+TEST_CASE("the log is append-only for the store itself", "[audit]") {
+  AuditedStore s;
+  s.edits(1);
+  auto db = crypto::Database::open(s.path, {});
+  REQUIRE(db);
+  Status update = (*db)->exec("UPDATE log SET skewed = 1");
+  CHECK(update.code() == Code::storage);
+  CHECK(update.message().find("append-only") != std::string::npos);
+  CHECK_FALSE((*db)->exec("DELETE FROM audit_log WHERE seq = 1"));
+}
+
+TEST_CASE("one changed byte of a logged operation is found at its entry", "[audit]") {
+  AuditedStore s;
+  s.edits(4);
+  const auto entry = s.entry_of_log_row(3);
+  s.tamper("UPDATE log SET op_json = replace(op_json, '\"closed\"', '\"closec\"') WHERE seq = 3;");
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == static_cast<std::uint64_t>(entry));
+  CHECK(r.problem->what.find("log row #3") != std::string::npos);
+}
+
+TEST_CASE("a changed log column, time or skew flag is found at its entry", "[audit]") {
+  AuditedStore s;
+  s.edits(3);
+  const auto entry = s.entry_of_log_row(2);
+  SECTION("received time") { s.tamper("UPDATE log SET received_ms = received_ms + 1 WHERE seq = 2;"); }
+  SECTION("skewed flag") { s.tamper("UPDATE log SET skewed = 1 WHERE seq = 2;"); }
+  SECTION("record column") { s.tamper("UPDATE log SET record = 'c2' WHERE seq = 2;"); }
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == static_cast<std::uint64_t>(entry));
+}
+
+TEST_CASE("a changed byte of an audit entry is found at that entry", "[audit]") {
+  AuditedStore s;
+  s.edits(3);
+  SECTION("user") { s.tamper("UPDATE audit_log SET user = 'alicf' WHERE seq = 2;"); }
+  SECTION("time") { s.tamper("UPDATE audit_log SET at_ms = at_ms - 1 WHERE seq = 2;"); }
+  SECTION("hash") {
+    s.tamper("UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 2;");
+  }
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == 2);
+  CHECK(r.problem->what.find(seq_text(2)) != std::string::npos);
+}
+
+TEST_CASE("a deleted entry or log row is found and located", "[audit]") {
+  AuditedStore s;
+  s.edits(4);
+  SECTION("an audit entry") {
+    s.tamper("DELETE FROM audit_log WHERE seq = 3;");
+    auto r = s.verify();
+    REQUIRE(r.problem);
+    CHECK(r.problem->seq == 3);
+    CHECK(r.problem->what.find("missing") != std::string::npos);
+  }
+  SECTION("a log row") {
+    const auto entry = s.entry_of_log_row(2);
+    s.tamper("DELETE FROM log WHERE seq = 2;");
+    auto r = s.verify();
+    REQUIRE(r.problem);
+    CHECK(r.problem->seq == static_cast<std::uint64_t>(entry));
+    CHECK(r.problem->what.find("missing") != std::string::npos);
+  }
+  SECTION("the last entries, cut off with their checkpoint") {
+    s.edits(1);
+    s.tamper("DELETE FROM audit_log WHERE seq >= 6;");
+    // Nothing in the store says the tail existed; the log rows without entries do.
+    auto r = s.verify();
+    REQUIRE(r.problem);
+    CHECK(r.problem->what.find("has no audit entry") != std::string::npos);
+  }
+}
+
+TEST_CASE("two entries swapped are found at the first of them", "[audit]") {
+  AuditedStore s;
+  s.edits(4);
+  s.tamper(
+      "UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3;"
+      "UPDATE audit_log SET seq = 3 WHERE seq = -1;");
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == 2);
+}
+
+TEST_CASE("a forged checkpoint is found, even over a recomputed chain", "[audit]") {
+  AuditedStore s;
+  s.edits(2);
+  s.edits(2);
+  auto db = crypto::Database::open(s.path, {});
+  REQUIRE(db);
+  // An attacker rewrites the first op's user and recomputes every hash after it, signing the
+  // checkpoints again with a key of their own.
+  s.tamper("UPDATE audit_log SET user = 'mallory' WHERE seq = 1;"
+           "UPDATE log SET op_json = replace(op_json, '\"alice\"', '\"mallory\"') WHERE seq = 1;");
+  auto forger = crypto::SigningKey::generate();
+  auto rows = (*db)->prepare(
+      "SELECT seq, at_ms, kind, user, device, subject, detail FROM audit_log ORDER BY seq");
+  REQUIRE(rows);
+  std::vector<std::pair<std::int64_t, server::audit::Event>> all;
+  for (;;) {
+    auto row = rows->step();
+    REQUIRE(row);
+    if (!*row) break;
+    all.emplace_back(rows->column_int(0),
+                     server::audit::Event{rows->column_text(2), rows->column_int(1),
+                                          rows->column_text(3), rows->column_text(4),
+                                          rows->column_text(5), rows->column_text(6)});
+  }
+  crypto::Digest prev{};
+  for (auto& [seq, e] : all) {
+    if (e.kind == "op") {
+      auto log = (*db)->prepare("SELECT op_json FROM log WHERE op_id = ?1");
+      REQUIRE(log);
+      REQUIRE(*log->bind(1, e.subject).step());
+      auto ev = server::audit::op_event(0, e.subject, e.device, e.user, log->column_text(0),
+                                        false, e.at_ms, false);
+      auto detail = boost::json::parse(e.detail).as_object();
+      detail["digest"] = boost::json::parse(ev.detail).as_object()["digest"];
+      e.detail = boost::json::serialize(detail);
+    } else if (e.kind == "checkpoint") {
+      const auto through = static_cast<std::uint64_t>(seq - 1);
+      const std::string m = server::audit::checkpoint_message(through, prev);
+      auto sig = forger.sign({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()});
+      boost::json::object detail;
+      detail["through"] = through;
+      detail["head"] = crypto::to_hex(prev);
+      detail["sig"] = crypto::to_hex(sig);
+      e.detail = boost::json::serialize(detail);
+    }
+    prev = server::audit::entry_hash(prev, static_cast<std::uint64_t>(seq), e);
+    auto up = (*db)->prepare("UPDATE audit_log SET detail = ?2, hash = ?3 WHERE seq = ?1");
+    REQUIRE(up);
+    REQUIRE(up->bind(1, seq).bind(2, e.detail).bind_blob(3, prev).run());
+  }
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == 3);  // the first checkpoint
+  CHECK(r.problem->what.find("signature does not verify") != std::string::npos);
+}
+
+TEST_CASE("a format-3 store gets an audit trail of its log that verifies", "[audit]") {
+  AuditedStore s;
+  s.edits(3);
+  s.store.reset();
+  s.tamper(
+      "DROP TABLE audit_log; DROP TABLE device_chains; UPDATE meta SET value = '3' "
+      "WHERE key = 'format';");
+  s.open();
+  auto r = s.verify();
+  INFO((r.problem ? r.problem->what : ""));
+  CHECK_FALSE(r.problem);
+  CHECK(r.ops == 3);
+  s.edits(1);
+  r = s.verify();
+  CHECK_FALSE(r.problem);
+  CHECK(r.ops == 4);
+  CHECK(r.checkpoints == 1);
+}
