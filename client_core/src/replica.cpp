@@ -1,8 +1,10 @@
 // The local replica on SQLite: tables, local writes (record + outbox in one transaction),
 // queries, and the ClientStore side used by the sync client.
 //
-// Tables (replica format 2; format 1 is migrated on open):
-//   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema
+// Tables (replica format 3; formats 1 and 2 are migrated on open):
+//   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema,
+//                                       chain_head (hex: the link after the newest op of the
+//                                       device's chain of operations, sync/op_chain.hpp)
 //   records(collection, id, state_json, fields_json, deleted, open_conflicts, conflicts)
 //                                       a rowid table keyed by UNIQUE(collection, id): rows
 //                                       are over 1 KB, which WITHOUT ROWID would spill into
@@ -11,7 +13,8 @@
 //                                       state); fields_json: sync::materialize (what is shown)
 //                                       item: the record's scope item (sync/scope.hpp)
 //   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
-//          reason)                      operations not yet acknowledged by the server
+//          reason, chain_prev)          operations not yet acknowledged by the server;
+//                                       chain_prev: the chain's link before the op
 //   scope(item PRIMARY KEY, fetched)    the items the server last said this device may hold;
 //                                       fetched: its records arrived whole
 #include "fieldsync/client/replica.hpp"
@@ -31,6 +34,7 @@
 #include "fieldsync/sync/hlc.hpp"
 #include "fieldsync/sync/ids.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "file_lock.hpp"
 #include "replica_rows.hpp"
 
@@ -73,6 +77,44 @@ UPDATE records SET item = CASE collection
 CREATE INDEX records_by_item ON records(item, collection, id);
 CREATE TABLE scope(item TEXT PRIMARY KEY, fetched INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 )sql";
+
+// Format 3: the device's chain of operations. Pending ops of an older replica are chained
+// from the genesis on migration (rechain_pending).
+constexpr std::string_view kChainTables = R"sql(
+ALTER TABLE outbox ADD COLUMN chain_prev BLOB;
+)sql";
+
+// Chains the pending ops in outbox order starting from `start` (their content may have
+// changed, or they were never chained) and moves chain_head after the last.
+Status rechain_pending(Database& db, const crypto::Digest& start) {
+  auto rows = db.prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending' ORDER BY seq");
+  if (!rows) return rows.status();
+  std::vector<std::pair<std::string, std::string>> pending;
+  for (;;) {
+    auto row = rows->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    pending.emplace_back(rows->column_text(0), rows->column_text(1));
+  }
+  auto up = db.prepare("UPDATE outbox SET chain_prev = ?2 WHERE op_id = ?1");
+  if (!up) return up.status();
+  crypto::Digest link = start;
+  for (const auto& [id, text] : pending) {
+    if (Status s = up->bind(1, id).bind_blob(2, link).run(); !s) return s;
+    if (Status s = up->reset(); !s) return s;
+    link = sync::chain_next(link, sync::op_digest(text));
+  }
+  return set_meta(db, "chain_head", sync::digest_hex(link));
+}
+
+Result<crypto::Digest> chain_head(Database& db) {
+  auto text = get_meta(db, "chain_head");
+  if (!text) return text.status();
+  if (!*text) return Status(Code::storage, "corrupt replica: no chain head");
+  auto d = sync::digest_from_hex(**text);
+  if (!d) return Status(Code::storage, "corrupt replica: unreadable chain head");
+  return *d;
+}
 
 Result<RecordView> make_view(std::string collection, std::string id, const std::string& fields,
                              bool deleted) {
@@ -133,6 +175,7 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
     Database& db = *r->db_;
     if (Status t = db.exec(kCreateTables); !t) return t;
     if (Status t = db.exec(kScopeTables); !t) return t;
+    if (Status t = db.exec(kChainTables); !t) return t;
     std::string signing_secret = crypto::to_hex(crypto::SigningKey::generate().secret());
     const std::pair<std::string_view, std::string> rows[] = {
         {"format", std::to_string(kReplicaFormat)},
@@ -147,6 +190,10 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
     for (const auto& [key, value] : rows)
       if (stored) stored = set_meta(db, key, value);
     if (stored) stored = set_meta(db, "signing_key", signing_secret);
+    if (stored) {
+      auto device = get_meta(db, "device");
+      stored = !device ? device.status() : rechain_pending(db, sync::chain_genesis(**device));
+    }
     std::fill(signing_secret.begin(), signing_secret.end(), '\0');
     return stored;
   });
@@ -177,9 +224,16 @@ Status Replica::require_unlocked() const {
 Status Replica::load_meta() {
   auto format = get_meta(*db_, "format");
   if (!format || !*format) return {Code::invalid_argument, path_ + " is not a fieldsync replica"};
-  if (**format == "1") {
+  if (**format == "1" || **format == "2") {
+    const bool from_1 = **format == "1";
     Status migrated = crypto::in_transaction(*db_, [&]() -> Status {
-      if (Status s = db_->exec(kScopeTables); !s) return s;
+      if (from_1)
+        if (Status s = db_->exec(kScopeTables); !s) return s;
+      if (Status s = db_->exec(kChainTables); !s) return s;
+      auto device = get_meta(*db_, "device");
+      if (!device) return device.status();
+      if (!*device) return Status(Code::storage, "corrupt replica " + path_ + ": no device id");
+      if (Status s = rechain_pending(*db_, sync::chain_genesis(**device)); !s) return s;
       return set_meta(*db_, "format", std::to_string(kReplicaFormat));
     });
     if (!migrated) return migrated;
@@ -238,12 +292,21 @@ Status Replica::set_enrolled(const std::string& user, const std::string& role,
       op->user = user;
       rewritten.emplace_back(pending->column_text(0), json::serialize(sync::to_json(*op)));
     }
+    // The ops changed: the chain is made again from the link before the first of them.
+    std::optional<crypto::Digest> start;
+    if (!rewritten.empty()) {
+      auto before = chain_link_before(rewritten.front().first);
+      if (!before) return before.status();
+      start = *before;
+    }
     for (const auto& [id, text] : rewritten) {
       auto up = db_->prepare("UPDATE outbox SET op_json = ?2 WHERE op_id = ?1");
       if (!up) return up.status();
       up->bind(1, id).bind(2, text);
       if (Status t = up->run(); !t) return t;
     }
+    if (start)
+      if (Status t = rechain_pending(*db_, *start); !t) return t;
     for (const auto& [key, value] : {std::pair<std::string_view, std::string_view>{"user", user},
                                      {"role", role},
                                      {"enrolled_server", server}})
@@ -332,14 +395,20 @@ Result<std::string> Replica::write_op(
     if (!last) return last.status();
     sync::HlcClock clock(*last, options_.max_clock_ahead_ms);
     const std::int64_t physical = now();
-    auto ins = db_->prepare("INSERT INTO outbox(op_id, op_json) VALUES(?1, ?2)");
+    auto link = chain_head(*db_);
+    if (!link) return link.status();
+    auto ins =
+        db_->prepare("INSERT INTO outbox(op_id, op_json, chain_prev) VALUES(?1, ?2, ?3)");
     if (!ins) return ins.status();
     op.id = sync::make_op_id(device_, ++*counter);
     op.hlc = clock.now(physical);
     if (Status v = sync::validate(op, *schema_); !v) return v;
     sync::apply(state, op, *spec);
-    ins->bind(1, op.id).bind(2, json::serialize(sync::to_json(op)));
+    const std::string op_json = sync::canonical(op);
+    ins->bind(1, op.id).bind(2, op_json).bind_blob(3, *link);
     if (Status t = ins->run(); !t) return t;
+    const crypto::Digest next = sync::chain_next(*link, sync::op_digest(op_json));
+    if (Status t = set_meta(*db_, "chain_head", sync::digest_hex(next)); !t) return t;
     op_id = op.id;
     if (Status t = save_state(*db_, *spec, id, state); !t) return t;
     if (Status t = set_meta(*db_, "counter", std::to_string(*counter)); !t) return t;
@@ -548,6 +617,22 @@ Result<std::vector<sync::Op>> Replica::pending_ops(std::size_t limit,
     out.push_back(std::move(*op));
   }
   return out;
+}
+
+Result<std::optional<crypto::Digest>> Replica::chain_link_before(const std::string& op_id) {
+  if (Status u = require_unlocked(); !u) return u;
+  auto st = db_->prepare("SELECT chain_prev FROM outbox WHERE op_id = ?1");
+  if (!st) return st.status();
+  auto row = st->bind(1, op_id).step();
+  if (!row) return row.status();
+  if (!*row) return Status(Code::not_found, "no operation " + op_id + " in the outbox");
+  const auto blob = st->column_blob(0);
+  crypto::Digest d{};
+  if (blob.size() != d.size())
+    return Status(Code::storage, "corrupt replica " + path_ + ": operation " + op_id +
+                                     " has no chain link");
+  std::copy(blob.begin(), blob.end(), d.begin());
+  return std::optional<crypto::Digest>(d);
 }
 
 Status Replica::on_ack(const std::vector<sync::OpResult>& results) {

@@ -35,6 +35,11 @@ class RecordingStore final : public sync::ClientStore {
     if (!r) (void)note(r.status());
     return r;
   }
+  Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override {
+    auto r = inner_.chain_link_before(op_id);
+    if (!r) (void)note(r.status());
+    return r;
+  }
   Status on_ack(const std::vector<sync::OpResult>& results) override {
     return note(inner_.on_ack(results));
   }

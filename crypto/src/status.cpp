@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 31> kNames = {"ok",
+constexpr std::array<std::string_view, 32> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -35,7 +35,8 @@ constexpr std::array<std::string_view, 31> kNames = {"ok",
                                                      "out_of_scope",
                                                      "forbidden",
                                                      "lease_expired",
-                                                     "untrusted_server"};
+                                                     "untrusted_server",
+                                                     "chain_broken"};
 }  // namespace
 
 std::string_view code_name(Code c) {

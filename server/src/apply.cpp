@@ -1,11 +1,15 @@
-// apply_batch: exactly-once application of pushed operations over the StoreTx primitives.
+// apply_batch and apply_push: exactly-once application of pushed operations over the StoreTx
+// primitives, with every op recorded in the audit log.
 #include "fieldsync/server/apply.hpp"
 
 #include <map>
 #include <utility>
 
+#include <boost/json.hpp>
+
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::server {
@@ -19,8 +23,6 @@ sync::OpResult rejected(const sync::Op& op, const Status& why) {
   r.reason = why.message();
   return r;
 }
-
-}  // namespace
 
 // A case's access list from its fields: the assignee (else the creator) and the shares.
 CaseAccess access_of(const boost::json::object& fields, const std::string& creator) {
@@ -36,76 +38,254 @@ CaseAccess access_of(const boost::json::object& fields, const std::string& creat
   return a;
 }
 
+// Who an op's audit entries name: the signing device and its user, or the op's own claim.
+struct Author {
+  std::string user;
+  std::string device;
+};
+
+// How one op is applied: the batch's context.
+struct Context {
+  StoreTx& tx;
+  const sync::Schema& schema;
+  const ApplyOptions& options;
+  std::vector<sync::EntryScope>* scopes;
+  std::map<std::string, Result<User>> users;  // the writers of this batch
+};
+
+// An op that was not applied (refused, or a repeat within a device's chain): its audit entry.
+Status record_unapplied(StoreTx& tx, const char* kind, const sync::Op& op, const Author& by,
+                        const crypto::Digest& digest, bool chained, const sync::OpResult& r,
+                        std::int64_t now_ms) {
+  boost::json::object detail;
+  detail["digest"] = sync::digest_hex(digest);
+  detail["chained"] = chained;
+  if (r.status == sync::OpStatus::rejected) {
+    detail["code"] = code_name(r.code);
+    detail["reason"] = r.reason;
+  } else {
+    detail["log"] = r.seq;
+  }
+  auto seq = tx.append_audit(
+      audit::Event{kind, now_ms, by.user, by.device, op.id, boost::json::serialize(detail)});
+  return seq ? Status::ok() : seq.status();
+}
+
+// Applies one op. `claimed`: the digest the device signed (a chained op), else nullptr.
+Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& by,
+                                 const crypto::Digest* claimed) {
+  StoreTx& tx = c.tx;
+  const std::int64_t now_ms = c.options.now_ms;
+  const bool chained = claimed != nullptr;
+  const crypto::Digest digest = chained ? *claimed : sync::op_digest(op);
+  auto refuse = [&](const Status& why) -> Result<sync::OpResult> {
+    sync::OpResult r = rejected(op, why);
+    if (Status s = record_unapplied(tx, "refused", op, by, digest, chained, r, now_ms); !s)
+      return s;
+    return r;
+  };
+  // Exactly once: an op id already in the log is answered with its first sequence number,
+  // also when the earlier copy came in this very batch.
+  auto seen = tx.find_op(op.id);
+  if (!seen) return seen.status();
+  if (*seen) {
+    sync::OpResult r;
+    r.op = op.id;
+    r.status = sync::OpStatus::duplicate;
+    r.seq = **seen;
+    // In a device's chain the repeat still takes a link: record it so the chain has no gap.
+    if (chained)
+      if (Status s = record_unapplied(tx, "repeat", op, by, digest, true, r, now_ms); !s) return s;
+    return r;
+  }
+  // The session validated already; checking again keeps this function safe on its own.
+  if (Status s = sync::validate(op, c.schema); !s) return refuse(s);
+  const sync::CollectionSpec& spec = *c.schema.collection(op.collection);
+  auto loaded = tx.load_record(op.collection, op.record);
+  if (!loaded) return loaded.status();
+  sync::RecordState state = loaded->has_value() ? std::move(**loaded) : sync::RecordState{};
+  if (spec.append_only && !state.empty())
+    return refuse(Status(Code::append_only, op.collection + " records are append-only: record '" +
+                                                op.record + "' already exists and cannot be changed"));
+  auto scope = tx.load_scope(op.collection, op.record);
+  if (!scope) return scope.status();
+  if (c.options.enforce_scopes) {
+    auto it = c.users.find(op.user);
+    if (it == c.users.end()) it = c.users.emplace(op.user, tx.load_user(op.user)).first;
+    const Result<User>& writer = it->second;
+    if (!writer && writer.status().code() != Code::not_found) return writer.status();
+    Status allowed = writer ? check_write(tx, *writer, op, state, *scope)
+                            : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
+    if (!allowed) {
+      if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;
+      return refuse(allowed);
+    }
+  }
+  sync::apply(state, op, spec);
+  const boost::json::object fields = sync::materialize(state, spec);
+  const std::string creator = *scope ? (*scope)->creator : op.user;
+  RecordScope saved{sync::scope_item(op.collection, op.record, fields), creator,
+                    !scope->has_value()};
+  if (Status s = tx.save_record(op.collection, op.record, state, fields, saved); !s) return s;
+  if (op.collection == "cases")
+    if (Status s = tx.save_case_access(op.record, access_of(fields, creator)); !s) return s;
+  if (c.scopes) c.scopes->push_back(saved);
+  const bool skewed = op.hlc.wall_ms > now_ms + c.options.max_ahead_ms;
+  auto seq = tx.append_log(op, skewed, now_ms, chained);
+  if (!seq) return seq.status();
+  sync::OpResult r;
+  r.op = op.id;
+  r.status = sync::OpStatus::accepted;
+  r.seq = *seq;
+  r.skewed = skewed;
+  return r;
+}
+
+// One refused entry for a whole push that cannot be attributed to the device's chain.
+Result<std::vector<sync::OpResult>> refuse_push(StoreTx& tx, const sync::SubmittedPush& push,
+                                                const Status& why, std::int64_t now_ms) {
+  const sync::SignedChain& chain = *push.chain;
+  boost::json::object detail;
+  detail["code"] = code_name(why.code());
+  detail["reason"] = why.message();
+  detail["ops"] = push.ops.size() + push.refused.size();
+  auto seq = tx.append_audit(audit::Event{"refused", now_ms, chain.user, chain.device, "push",
+                                          boost::json::serialize(detail)});
+  if (!seq) return seq.status();
+  std::vector<sync::OpResult> out;
+  out.reserve(push.ops.size());
+  for (const auto& op : push.ops) out.push_back(rejected(op, why));
+  return out;
+}
+
+// An op already in the device's chain, sent again: its first answer.
+Result<sync::OpResult> answer_again(StoreTx& tx, const sync::Op& op) {
+  auto seen = tx.find_op(op.id);
+  if (!seen) return seen.status();
+  if (*seen) return sync::OpResult{op.id, sync::OpStatus::duplicate, **seen, false, Code::ok, {}};
+  auto refusal = tx.find_refusal(op.id);
+  if (!refusal) return refusal.status();
+  if (*refusal) return **refusal;
+  return rejected(op, Status(Code::chain_broken, "operation " + op.id +
+                                                     " is in the device's chain but not stored"));
+}
+
+}  // namespace
+
 Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<sync::Op>& ops,
                                                 const sync::Schema& schema,
                                                 const ApplyOptions& options,
                                                 std::vector<sync::EntryScope>* scopes) {
-  const std::int64_t now_ms = options.now_ms;
-  std::map<std::string, Result<User>> users;  // the writers of this batch
+  Context c{tx, schema, options, scopes, {}};
   std::vector<sync::OpResult> results;
   results.reserve(ops.size());
   for (const sync::Op& op : ops) {
-    // Exactly once: an op id already in the log is answered with its first sequence number,
-    // also when the earlier copy came in this very batch.
-    auto seen = tx.find_op(op.id);
-    if (!seen) return seen.status();
-    if (*seen) {
-      sync::OpResult r;
-      r.op = op.id;
-      r.status = sync::OpStatus::duplicate;
-      r.seq = **seen;
-      results.push_back(std::move(r));
-      continue;
-    }
-    // The session validated already; checking again keeps this function safe on its own.
-    if (Status s = sync::validate(op, schema); !s) {
-      results.push_back(rejected(op, s));
-      continue;
-    }
-    const sync::CollectionSpec& spec = *schema.collection(op.collection);
-    auto loaded = tx.load_record(op.collection, op.record);
-    if (!loaded) return loaded.status();
-    sync::RecordState state = loaded->has_value() ? std::move(**loaded) : sync::RecordState{};
-    if (spec.append_only && !state.empty()) {
-      results.push_back(rejected(
-          op, Status(Code::append_only, op.collection + " records are append-only: record '" +
-                                            op.record + "' already exists and cannot be changed")));
-      continue;
-    }
-    auto scope = tx.load_scope(op.collection, op.record);
-    if (!scope) return scope.status();
-    if (options.enforce_scopes) {
-      auto it = users.find(op.user);
-      if (it == users.end()) it = users.emplace(op.user, tx.load_user(op.user)).first;
-      const Result<User>& writer = it->second;
-      if (!writer && writer.status().code() != Code::not_found) return writer.status();
-      Status allowed =
-          writer ? check_write(tx, *writer, op, state, *scope)
-                 : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
-      if (!allowed) {
-        if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;
-        results.push_back(rejected(op, allowed));
+    auto r = apply_one(c, op, Author{op.user, op.device}, nullptr);
+    if (!r) return r.status();
+    results.push_back(std::move(*r));
+  }
+  return results;
+}
+
+Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::SubmittedPush& push,
+                                               const sync::Schema& schema,
+                                               const ApplyOptions& options,
+                                               std::vector<sync::EntryScope>* scopes) {
+  const std::int64_t now_ms = options.now_ms;
+  const std::size_t total = push.ops.size() + push.refused.size();
+  // The push's ops in order: at each position an op to apply or one the session refused.
+  std::vector<const sync::RefusedOp*> refused_at(total, nullptr);
+  for (const auto& r : push.refused)
+    if (r.position < total) refused_at[r.position] = &r;
+
+  Context c{tx, schema, options, scopes, {}};
+  std::vector<sync::OpResult> results;
+  results.reserve(push.ops.size());
+  if (!push.chain) {
+    std::size_t next = 0;
+    for (std::size_t pos = 0; pos < total; ++pos) {
+      if (const sync::RefusedOp* r = refused_at[pos]) {
+        if (Status s = record_unapplied(tx, "refused", r->op, Author{r->op.user, r->op.device},
+                                        sync::op_digest(r->op), false, r->result, now_ms);
+            !s)
+          return s;
         continue;
       }
+      const sync::Op& op = push.ops[next++];
+      auto res = apply_one(c, op, Author{op.user, op.device}, nullptr);
+      if (!res) return res.status();
+      results.push_back(std::move(*res));
     }
-    sync::apply(state, op, spec);
-    const boost::json::object fields = sync::materialize(state, spec);
-    const std::string creator = *scope ? (*scope)->creator : op.user;
-    RecordScope saved{sync::scope_item(op.collection, op.record, fields), creator,
-                      !scope->has_value()};
-    if (Status s = tx.save_record(op.collection, op.record, state, fields, saved); !s) return s;
-    if (op.collection == "cases")
-      if (Status s = tx.save_case_access(op.record, access_of(fields, creator)); !s) return s;
-    if (scopes) scopes->push_back(saved);
-    const bool skewed = op.hlc.wall_ms > now_ms + options.max_ahead_ms;
-    auto seq = tx.append_log(op, skewed, now_ms, options.chained);
+    return results;
+  }
+
+  const sync::SignedChain& chain = *push.chain;
+  if (!chain.verified || chain.digests.size() != total)
+    return refuse_push(tx, push,
+                       Status(Code::bad_signature, "the push's signature does not verify with "
+                                                   "device " + chain.device + "'s key"),
+                       now_ms);
+  std::vector<crypto::Digest> links;  // links[i]: the link after op i
+  links.reserve(total);
+  crypto::Digest link = chain.prev;
+  for (const auto& d : chain.digests) links.push_back(link = sync::chain_next(link, d));
+
+  auto held = tx.load_chain(chain.device);
+  if (!held) return held.status();
+  std::optional<std::size_t> first_new;
+  if (!*held) {
+    if (chain.prev == sync::chain_genesis(chain.device)) first_new = 0;
+  } else if (chain.prev == (*held)->link) {
+    first_new = 0;
+  } else {
+    for (std::size_t i = 0; i < total; ++i)
+      if (links[i] == (*held)->link) first_new = i + 1;
+  }
+  if (!first_new)
+    return refuse_push(
+        tx, push,
+        Status(Code::chain_broken,
+               "this push does not continue device " + chain.device + "'s chain of operations" +
+                   (*held ? " (the server holds it through " + (*held)->last_op + ")"
+                          : std::string(" (the server holds none of it)"))),
+        now_ms);
+
+  const Author by{chain.user, chain.device};
+  std::size_t next = 0;
+  std::string last_op;
+  for (std::size_t pos = 0; pos < total; ++pos) {
+    const sync::RefusedOp* refused = refused_at[pos];
+    const sync::Op& op = refused ? refused->op : push.ops[next];
+    last_op = op.id;
+    if (pos < *first_new) {
+      if (refused) continue;  // its answer is the session's
+      auto res = answer_again(tx, op);
+      if (!res) return res.status();
+      results.push_back(std::move(*res));
+      ++next;
+      continue;
+    }
+    if (refused) {
+      if (Status s = record_unapplied(tx, "refused", op, by, chain.digests[pos], true,
+                                      refused->result, now_ms);
+          !s)
+        return s;
+      continue;
+    }
+    auto res = apply_one(c, op, by, &chain.digests[pos]);
+    if (!res) return res.status();
+    results.push_back(std::move(*res));
+    ++next;
+  }
+  if (*first_new < total) {
+    boost::json::object detail;
+    detail["last"] = last_op;
+    detail["head"] = sync::digest_hex(links.back());
+    detail["sig"] = chain.signature;
+    auto seq = tx.append_audit(audit::Event{"batch", now_ms, chain.user, chain.device, last_op,
+                                            boost::json::serialize(detail)});
     if (!seq) return seq.status();
-    sync::OpResult r;
-    r.op = op.id;
-    r.status = sync::OpStatus::accepted;
-    r.seq = *seq;
-    r.skewed = skewed;
-    results.push_back(std::move(r));
+    if (Status s = tx.save_chain(chain.device, ChainHead{last_op, links.back()}); !s) return s;
   }
   return results;
 }

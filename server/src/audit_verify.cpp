@@ -145,7 +145,7 @@ class Verifier {
     }
     const json::object& d = parsed.get_object();
     if (e.kind == "op") return check_op(seq, e, d);
-    if (e.kind == "refused") {
+    if (e.kind == "refused" || e.kind == "repeat") {
       if (flag(d, "chained")) extend(seq, e.device, text(d, "digest"));
     } else if (e.kind == "batch") {
       check_batch(seq, e, d);

@@ -8,6 +8,7 @@
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/sync/ids.hpp"
 #include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "fieldsync/sync/op.hpp"
 
 namespace fieldsync::server {
@@ -98,11 +99,36 @@ sync::Hlc op_clock(const ServerOpSlot& slot, const sync::RecordState& state, std
   return clock.now(now_ms);
 }
 
+// The op as a push of the server's own device: signed with the server's key over the
+// server device's chain of operations, in the acting user's name (unsigned without a key).
+Result<sync::SubmittedPush> sign_as_server(StoreTx& tx, const sync::Op& op,
+                                           const std::string& actor,
+                                           const crypto::SigningKey* key) {
+  sync::SubmittedPush push;
+  push.ops = {op};
+  if (!key) return push;
+  auto held = tx.load_chain(op.device);
+  if (!held) return held.status();
+  sync::SignedChain c;
+  c.device = op.device;
+  c.user = actor;
+  c.prev = *held ? (*held)->link : sync::chain_genesis(op.device);
+  c.digests = {sync::op_digest(op)};
+  const std::string m =
+      sync::push_message(op.device, op.id, sync::chain_next(c.prev, c.digests.front()));
+  c.signature =
+      crypto::to_hex(key->sign({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}));
+  c.verified = true;
+  push.chain = std::move(c);
+  return push;
+}
+
 // Loads the case, checks the change and applies its op in `tx`.
 Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const CaseChange& change,
                                       const User& actor, const User& target,
                                       const ServerOpSlot& slot, std::int64_t now_ms,
-                                      const sync::Schema& schema) {
+                                      const sync::Schema& schema,
+                                      const crypto::SigningKey* server_key) {
   const sync::CollectionSpec& spec = *schema.collection(kCases);
   auto loaded = tx.load_record(kCases, change.case_id);
   if (!loaded) return loaded.status();
@@ -127,8 +153,10 @@ Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const C
   op.kind = sync::OpKind::put;
   op.writes.push_back(std::move(**write));
   if (Status s = sync::validate(op, schema); !s) return s;
+  auto push = sign_as_server(tx, op, actor.name, server_key);
+  if (!push) return push.status();
   auto results =
-      apply_batch(tx, {op}, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, false});
+      apply_push(tx, *push, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, false});
   if (!results) return results.status();
   const sync::OpResult& r = results->front();
   if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);
@@ -140,7 +168,8 @@ Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const C
 
 Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
                                      const CaseChange& change, std::int64_t now_ms,
-                                     const sync::Schema& schema) {
+                                     const sync::Schema& schema,
+                                     const crypto::SigningKey* server_key) {
   const sync::CollectionSpec* spec = schema.collection(kCases);
   if (!spec || !spec->field(kAssignedTo) || !spec->field(kSharedWith))
     return Status(Code::internal, "the schema has no cases.assigned_to and cases.shared_with");
@@ -163,7 +192,8 @@ Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
   auto tx = store.begin();
   if (!tx) return tx.status();
   // Destroying the transaction without commit() rolls back whatever apply_change refused.
-  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema);
+  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema,
+                      server_key);
 }
 
 }  // namespace fieldsync::server

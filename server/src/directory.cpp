@@ -4,8 +4,12 @@
 
 #include <array>
 #include <charconv>
+#include <chrono>
+
+#include <boost/json.hpp>
 
 #include "directory_impl.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/sync/ids.hpp"
 
 namespace fieldsync::server {
@@ -57,6 +61,12 @@ Result<std::string> ensure_server_device(Database& db, crypto::Random& random) {
 }  // namespace
 
 namespace directory_sql {
+
+Status audit_change(Database& db, const char* kind, std::int64_t at_ms, const std::string& user,
+                    const std::string& device, const std::string& detail) {
+  auto seq = audit::append(db, audit::Event{kind, at_ms, user, device, "", detail});
+  return seq ? Status::ok() : seq.status();
+}
 
 Result<std::optional<std::string>> get_meta(Database& db, std::string_view key) {
   auto st = db.prepare("SELECT value FROM meta WHERE key = ?1");
@@ -132,7 +142,9 @@ Status Directory::add_team(const std::string& name, std::int64_t now_ms) {
     if (!st) return st.status();
     if (Status s = st->bind(1, name).bind(2, now_ms).run(); !s) return s;
     if (db.changes() == 0) return Status(Code::invalid_argument, "team '" + name + "' exists");
-    return Status::ok();
+    return directory_sql::audit_change(
+        db, "admin", now_ms, "", "",
+        boost::json::serialize(boost::json::object{{"event", "team_added"}, {"team", name}}));
   });
 }
 
@@ -183,7 +195,12 @@ Status Directory::add_user(const std::string& name, Role role, const std::string
     }
     if (Status s = st->run(); !s) return s;
     if (db.changes() == 0) return Status(Code::invalid_argument, "user '" + name + "' exists");
-    return Status::ok();
+    return directory_sql::audit_change(
+        db, "admin", now_ms, "", "",
+        boost::json::serialize(boost::json::object{{"event", "user_added"},
+                                                   {"name", name},
+                                                   {"role", role_name(role)},
+                                                   {"team", team}}));
   });
 }
 
@@ -230,7 +247,15 @@ Status Directory::set_lease(const Lease& lease) {
                                               std::to_string(kMaxLeaseDays) + " days");
   return impl_->write([&](Database& db) -> Status {
     if (Status s = set_setting(db, kSyncWithinKey, lease.sync_within_days); !s) return s;
-    return set_setting(db, kWipeAfterKey, lease.wipe_after_days);
+    if (Status s = set_setting(db, kWipeAfterKey, lease.wipe_after_days); !s) return s;
+    using namespace std::chrono;
+    const std::int64_t now =
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    return directory_sql::audit_change(
+        db, "admin", now, "", "",
+        boost::json::serialize(boost::json::object{{"event", "lease_set"},
+                                                   {"sync_within_days", lease.sync_within_days},
+                                                   {"wipe_after_days", lease.wipe_after_days}}));
   });
 }
 

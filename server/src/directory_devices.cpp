@@ -2,8 +2,11 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/json.hpp>
+
 #include "directory_impl.hpp"
 #include "fieldsync/crypto/keyed_hash.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/enroll_code.hpp"
 #include "fieldsync/sync/ids.hpp"
@@ -167,7 +170,11 @@ Result<User> Directory::redeem_enroll_code(std::string_view code, const std::str
     if (db.changes() == 0)
       return Status(Code::invalid_argument, "device " + device_id + " is already enrolled");
     out = std::move(*known);
-    return Status::ok();
+    // The key enters the audit log: device signatures are checked against it from now on.
+    return directory_sql::audit_change(
+        db, "device", now_ms, out.name, device_id,
+        boost::json::serialize(boost::json::object{{"event", "enrolled"},
+                                                   {"key", crypto::to_hex(public_key)}}));
   });
   if (!s) return s;
   return out;
@@ -203,7 +210,11 @@ Status Directory::revoke_device(const std::string& id, bool allow_upload, std::i
     if (!allowed)
       return Status(Code::invalid_argument,
                     "device " + id + " is already " + std::string(device_state_name(d->state)));
-    return set_state(db, id, next, now_ms);
+    if (Status s = set_state(db, id, next, now_ms); !s) return s;
+    return directory_sql::audit_change(
+        db, "device", now_ms, d->user, id,
+        boost::json::serialize(boost::json::object{
+            {"event", allow_upload ? "revoked" : "revoked_no_upload"}}));
   });
 }
 

@@ -68,6 +68,7 @@ struct WriteStatements {
   Statement cases_of_client;
   Statement load_chain;
   Statement save_chain;
+  Statement find_refusal;
   audit::AuditWriter audit;
 };
 
@@ -280,6 +281,19 @@ class SqliteTx final : public StoreTx {
     return seq;
   }
 
+  Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id) override {
+    ResetOnExit reset(w_.find_refusal);
+    auto row = w_.find_refusal.bind(1, op_id).step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<sync::OpResult>();
+    sync::OpResult r;
+    r.op = op_id;
+    r.status = sync::OpStatus::rejected;
+    r.code = code_from_name(w_.find_refusal.column_text(0));
+    r.reason = w_.find_refusal.column_text(1);
+    return std::optional<sync::OpResult>(std::move(r));
+  }
+
   Result<std::uint64_t> append_audit(const audit::Event& event) override {
     auto seq = w_.audit.append(event);
     if (seq) audited_ = true;
@@ -373,17 +387,20 @@ Status open_writer(SqliteStore::Impl& impl) {
   auto save_chain = impl.wdb->prepare(
       "INSERT INTO device_chains(device, last_op, head) VALUES (?1, ?2, ?3) "
       "ON CONFLICT(device) DO UPDATE SET last_op = excluded.last_op, head = excluded.head");
+  auto find_refusal = impl.wdb->prepare(
+      "SELECT json_extract(detail, '$.code'), json_extract(detail, '$.reason') FROM audit_log "
+      "WHERE kind = 'refused' AND subject = ?1 ORDER BY seq DESC LIMIT 1");
   auto audit = audit::AuditWriter::prepare(*impl.wdb);
   for (const Status& s :
        {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),
         load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status(),
-        load_chain.status(), save_chain.status(), audit.status()})
+        load_chain.status(), save_chain.status(), find_refusal.status(), audit.status()})
     if (!s) return s;
   impl.w.emplace(WriteStatements{
       std::move(*find_op), std::move(*load), std::move(*save), std::move(*append),
       std::move(*load_scope), std::move(*load_access), std::move(*clear_access),
       std::move(*add_access), std::move(*cases_of_client), std::move(*load_chain),
-      std::move(*save_chain), std::move(*audit)});
+      std::move(*save_chain), std::move(*find_refusal), std::move(*audit)});
   return Status::ok();
 }
 

@@ -33,10 +33,16 @@ Writer::Writer(ServerStore& store, const sync::Schema& schema, WriterConfig conf
 Writer::~Writer() { stop(); }
 
 Status Writer::submit(std::vector<sync::Op> ops, Completion done) {
+  sync::SubmittedPush push;
+  push.ops = std::move(ops);
+  return submit(std::move(push), std::move(done));
+}
+
+Status Writer::submit(sync::SubmittedPush push, Completion done) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(Code::internal, "the server is shutting down; send again later");
-    queue_.push_back(Submission{std::move(ops), std::move(done)});
+    queue_.push_back(Submission{std::move(push), std::move(done)});
   }
   cv_.notify_one();
   return Status::ok();
@@ -70,8 +76,8 @@ void Writer::run() {
       // Drain: at least one submission, then more while the group stays under the cap.
       std::size_t ops = 0;
       while (!queue_.empty() &&
-             (group.empty() || ops + queue_.front().ops.size() <= config_.max_group_ops)) {
-        ops += queue_.front().ops.size();
+             (group.empty() || ops + queue_.front().push.ops.size() <= config_.max_group_ops)) {
+        ops += queue_.front().push.ops.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -113,8 +119,8 @@ void Writer::process(std::vector<Submission>& group) {
     auto tx = store_.begin();
     if (!tx) return tx.status();
     for (const Submission& sub : group) {
-      auto r = apply_batch(**tx, sub.ops, schema_,
-                           {now, config_.max_ahead_ms, config_.enforce_scopes}, &scopes);
+      auto r = apply_push(**tx, sub.push, schema_,
+                          {now, config_.max_ahead_ms, config_.enforce_scopes, false}, &scopes);
       if (!r) return r.status();  // destroying the tx rolls the whole group back
       results.push_back(std::move(*r));
     }
@@ -133,13 +139,14 @@ void Writer::process(std::vector<Submission>& group) {
   std::size_t op_count = 0;
   std::vector<sync::LogEntry> accepted;
   for (std::size_t i = 0; i < group.size(); ++i) {
-    op_count += group[i].ops.size();
+    op_count += group[i].push.ops.size();
     for (std::size_t k = 0; k < results[i].size(); ++k) {
       const sync::OpResult& r = results[i][k];
       if (r.status != sync::OpStatus::accepted) continue;
       sync::EntryScope scope;
       if (accepted.size() < scopes.size()) scope = scopes[accepted.size()];
-      accepted.push_back(sync::LogEntry{r.seq, group[i].ops[k], r.skewed, std::move(scope)});
+      accepted.push_back(
+          sync::LogEntry{r.seq, group[i].push.ops[k], r.skewed, std::move(scope)});
     }
   }
   commits_.fetch_add(1);

@@ -245,12 +245,12 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     }
   }
 
-  void submit(sync::Push&& push) {
+  void submit(sync::SubmittedPush&& push) {
     const std::uint64_t batch = push.batch;
-    ops_pushed_ += push.ops.size();
+    ops_pushed_ += push.ops.size() + push.refused.size();
     auto self = shared_from_this();
     Status s = shared_.writer->submit(
-        std::move(push.ops), [self, batch](Result<std::vector<sync::OpResult>> r) {
+        std::move(push), [self, batch](Result<std::vector<sync::OpResult>> r) {
           // On the writer thread: hand the results to the session's strand.
           net::post(self->ws_.get_executor(), [self, batch, r = std::move(r)]() mutable {
             self->on_committed(batch, std::move(r));

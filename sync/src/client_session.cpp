@@ -5,6 +5,8 @@
 #include <iterator>
 #include <span>
 
+#include "fieldsync/sync/op_chain.hpp"
+
 namespace fieldsync::sync {
 
 ClientSession::ClientSession(ClientStore& store, ClientSessionConfig config)
@@ -27,6 +29,28 @@ std::vector<std::string> ClientSession::fail(Status s) {
   return {};
 }
 
+namespace {
+
+// The chain part of a push: each op's digest, linked from `prev`, the last link signed.
+PushChain sign_chain(const crypto::Digest& prev, const std::vector<Op>& ops,
+                     const std::string& device, const crypto::SigningKey& key) {
+  PushChain c;
+  c.prev = digest_hex(prev);
+  c.digests.reserve(ops.size());
+  crypto::Digest link = prev;
+  for (const Op& op : ops) {
+    const crypto::Digest d = op_digest(op);
+    c.digests.push_back(digest_hex(d));
+    link = chain_next(link, d);
+  }
+  const std::string message = push_message(device, ops.back().id, link);
+  c.signature = crypto::to_hex(
+      key.sign({reinterpret_cast<const std::uint8_t*>(message.data()), message.size()}));
+  return c;
+}
+
+}  // namespace
+
 std::vector<std::string> ClientSession::next_push() {
   if (!welcomed_ || failed() || push_batch_in_flight_) return {};
   auto ops = store_.pending_ops(config_.push_batch, in_flight_);
@@ -37,6 +61,11 @@ std::vector<std::string> ClientSession::next_push() {
   }
   outbox_drained_ = false;
   Push p{next_batch_++, std::move(*ops)};
+  if (config_.key) {
+    auto prev = store_.chain_link_before(p.ops.front().id);
+    if (!prev) return fail(prev.status());
+    if (*prev) p.chain = sign_chain(**prev, p.ops, config_.device, *config_.key);
+  }
   for (const auto& op : p.ops) in_flight_.insert(op.id);
   push_batch_in_flight_ = p.batch;
   return {encode(p)};

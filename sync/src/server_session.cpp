@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 
 namespace fieldsync::sync {
 namespace {
@@ -134,6 +135,7 @@ SessionActions ServerSession::on_device(const Result<DeviceRecord>& device, std:
     return protocol_error(Code::revoked,
                           "device " + hello_->device + " was revoked: it must wipe its replica");
   upload_only_ = device->state == DeviceState::revoked_may_upload;
+  device_key_ = device->public_key;
   enrolled_user_ = device->user;
   role_ = device->role;
   lease_ = device->lease;
@@ -321,16 +323,57 @@ SessionActions ServerSession::on_redeemed(const Result<Enrolled>& enrolled) {
   return a;
 }
 
+SignedChain ServerSession::check_chain(const Push& m) const {
+  SignedChain c;
+  c.device = hello_->device;
+  c.user = user();
+  c.signature = m.chain->signature;
+  // decode() checked the hex lengths and that there is one digest per op.
+  auto prev = digest_from_hex(m.chain->prev);
+  if (prev) c.prev = *prev;
+  c.digests.reserve(m.chain->digests.size());
+  crypto::Digest link = c.prev;
+  for (const auto& text : m.chain->digests) {
+    auto d = digest_from_hex(text);
+    c.digests.push_back(d ? *d : crypto::Digest{});
+    link = chain_next(link, c.digests.back());
+  }
+  auto sig = crypto::from_hex(c.signature);
+  if (!prev || !sig || sig->size() != crypto::kSignatureBytes || !device_key_ || m.ops.empty())
+    return c;
+  crypto::Signature signature{};
+  std::copy(sig->begin(), sig->end(), signature.begin());
+  const std::string message = push_message(c.device, m.ops.back().id, link);
+  c.verified = crypto::verify(
+      *device_key_, {reinterpret_cast<const std::uint8_t*>(message.data()), message.size()},
+      signature);
+  return c;
+}
+
 SessionActions ServerSession::handle(const Push& m) {
   if (pending_.contains(m.batch) || pending_.size() >= kMaxPendingBatches)
     return protocol_error(Code::unexpected_message,
                           "push batch " + std::to_string(m.batch) + " is a repeat or one too many");
+  if (config_.require_auth && !m.chain && !m.ops.empty())
+    return protocol_error(Code::bad_signature,
+                          "this server takes signed pushes only: each batch carries the device's "
+                          "signature over its chain of operations");
   PendingBatch batch;
-  Push submit{m.batch, {}};
+  SubmittedPush submit{m.batch, {}};
+  // A chain is checked only against an enrolled key; without one the push counts as unsigned.
+  if (m.chain && device_key_) submit.chain = check_chain(m);
   for (std::size_t i = 0; i < m.ops.size(); ++i) {
     const Op& op = m.ops[i];
     OpResult r{op.id, OpStatus::accepted, 0, false, Code::ok, {}};
-    Status s = validate(op, schema_);
+    Status s = Status::ok();
+    if (submit.chain && !submit.chain->verified)
+      s = Status(Code::bad_signature, "the push's signature does not verify with device " +
+                                          hello_->device + "'s key: operation " + op.id +
+                                          " was not taken");
+    if (s && submit.chain && op_digest(op) != submit.chain->digests[i])
+      s = Status(Code::bad_signature,
+                 "operation " + op.id + " is not the operation the device signed");
+    if (s) s = validate(op, schema_);
     if (s && op.device != hello_->device)
       s = Status(Code::refused, "operation " + op.id + " belongs to another device");
     if (s && op.user != user())
@@ -339,6 +382,7 @@ SessionActions ServerSession::handle(const Push& m) {
       r.status = OpStatus::rejected;
       r.code = s.code();
       r.reason = s.message();
+      submit.refused.push_back(RefusedOp{i, op, r});
     } else {
       batch.submitted.push_back(i);
       submit.ops.push_back(op);
@@ -346,10 +390,11 @@ SessionActions ServerSession::handle(const Push& m) {
     batch.results.push_back(std::move(r));
   }
   SessionActions a;
-  if (submit.ops.empty()) {
-    a.send.push_back(encode(Ack{m.batch, std::move(batch.results)}));
+  if (m.ops.empty()) {
+    a.send.push_back(encode(Ack{m.batch, {}}));
     return a;
   }
+  // Refusals go to the writer too: the audit log records every op of the push.
   pending_.emplace(m.batch, std::move(batch));
   a.submit = std::move(submit);
   return a;

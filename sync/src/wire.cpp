@@ -1,6 +1,8 @@
 // The wire codec (frame grammar in wire.hpp).
 #include "fieldsync/sync/wire.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "fieldsync/sync/scope.hpp"
@@ -105,6 +107,10 @@ struct Encoder {
     ops.reserve(m.ops.size());
     for (const auto& op : m.ops) ops.push_back(to_json(op));
     o["ops"] = std::move(ops);
+    if (m.chain) {
+      o["chain"] = json::object{
+          {"prev", m.chain->prev}, {"d", strings(m.chain->digests)}, {"sig", m.chain->signature}};
+    }
     return o;
   }
   json::object operator()(const Ack& m) const {
@@ -206,6 +212,8 @@ class Reader {
     fail(key, "true or false");
     return fallback;
   }
+  // An optional member (nullptr when absent).
+  const json::value* object_member(std::string_view key) { return o_.if_contains(key); }
   const json::array* array(std::string_view key) {
     const json::value* v = o_.if_contains(key);
     if (v && v->is_array()) return &v->get_array();
@@ -226,6 +234,12 @@ class Reader {
   Status error_;
 };
 
+bool is_hex(std::string_view s, std::size_t digits) {
+  return s.size() == digits && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 Result<Message> finish(Reader& r, Message m) {
   if (!r.error().is_ok()) return r.error();
   return m;
@@ -243,6 +257,25 @@ Result<Message> decode_push(Reader& r) {
       if (!op) return op.status();
       m.ops.push_back(std::move(*op));
     }
+  }
+  if (const json::value* c = r.object_member("chain")) {
+    if (!c->is_object()) return malformed("'chain' must be an object");
+    Reader cr(c->get_object());
+    PushChain chain;
+    chain.prev = cr.str("prev");
+    chain.signature = cr.str("sig");
+    if (const json::array* ds = cr.array("d"))
+      for (const auto& d : *ds) {
+        if (!d.is_string() || !is_hex(d.get_string(), 64))
+          return malformed("'chain.d' must hold 64 hex digits per operation");
+        chain.digests.emplace_back(d.get_string());
+      }
+    if (!cr.error().is_ok()) return cr.error();
+    if (!is_hex(chain.prev, 64)) return malformed("'chain.prev' must be 64 hex digits");
+    if (!is_hex(chain.signature, 128)) return malformed("'chain.sig' must be 128 hex digits");
+    if (chain.digests.size() != m.ops.size())
+      return malformed("'chain.d' must hold one digest per operation");
+    m.chain = std::move(chain);
   }
   return finish(r, std::move(m));
 }

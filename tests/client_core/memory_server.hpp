@@ -86,7 +86,7 @@ class MemoryServer {
     }
   }
 
-  void commit(Connection& c, const sync::Push& push) {
+  void commit(Connection& c, const sync::SubmittedPush& push) {
     std::vector<sync::OpResult> results;
     std::vector<sync::LogEntry> added;
     for (const auto& op : push.ops) {

@@ -1,6 +1,9 @@
 // The audit log (server/audit.hpp): a clean store verifies; a one-byte change to any logged
 // operation or entry, a deleted entry or log row, two entries swapped, and a forged checkpoint
 // are each found and located; a format-3 store is brought into the trail and verifies.
+// Signed pushes (apply_push): each device's chain continues across pushes, repeats are
+// answered again, a gap or a bad signature refuses the push, and a device op removed from a
+// recomputed server chain is caught by the device's own signature.
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
@@ -9,6 +12,7 @@
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/server/audit.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "test_util.hpp"
 
 using namespace fieldsync;
@@ -253,4 +257,157 @@ TEST_CASE("a format-3 store gets an audit trail of its log that verifies", "[aud
   CHECK_FALSE(r.problem);
   CHECK(r.ops == 4);
   CHECK(r.checkpoints == 1);
+}
+
+namespace {
+
+// A device that signs its pushes, as a session hands them to the writer.
+struct SigningDevice {
+  std::string id = device_id(7);
+  crypto::SigningKey key = crypto::SigningKey::generate();
+  std::uint64_t counter = 0;
+  std::vector<crypto::Digest> links{sync::chain_genesis(device_id(7))};  // links[n]: after op n
+
+  sync::Op edit(const std::string& case_id) {
+    sync::Op op = put_op(id, ++counter, "cases", case_id, {{"status", "planning"}});
+    links.push_back(sync::chain_next(links.back(), sync::op_digest(op)));
+    return op;
+  }
+  // A push of ops numbered first..last (1-based), signed as the device's ClientSession does.
+  sync::SubmittedPush push(const std::vector<sync::Op>& all, std::size_t first, std::size_t last,
+                           bool verified = true) {
+    sync::SubmittedPush p;
+    p.batch = first;
+    sync::SignedChain c;
+    c.device = id;
+    c.user = "alice";
+    c.prev = links[first - 1];
+    for (std::size_t n = first; n <= last; ++n) {
+      p.ops.push_back(all[n - 1]);
+      c.digests.push_back(sync::op_digest(all[n - 1]));
+    }
+    const std::string m = sync::push_message(id, all[last - 1].id, links[last]);
+    c.signature =
+        crypto::to_hex(key.sign({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}));
+    c.verified = verified;
+    p.chain = c;
+    return p;
+  }
+};
+
+// Registers the device's key in the audit log, as enrolment does.
+void enrol(AuditedStore& s, const SigningDevice& d) {
+  auto tx = s.store->begin();
+  REQUIRE(tx);
+  boost::json::object detail{{"event", "enrolled"}, {"key", crypto::to_hex(d.key.public_key())}};
+  REQUIRE((*tx)->append_audit(
+      server::audit::Event{"device", kNowMs, "alice", d.id, "", boost::json::serialize(detail)}));
+  REQUIRE((*tx)->commit());
+}
+
+std::vector<sync::OpResult> apply(AuditedStore& s, const sync::SubmittedPush& push) {
+  auto tx = s.store->begin();
+  REQUIRE(tx);
+  auto r = server::apply_push(**tx, push, sync::default_schema(), {kNowMs, 1000, false});
+  REQUIRE(r);
+  REQUIRE((*tx)->commit());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("signed pushes extend the device's chain and verify with its key", "[audit]") {
+  AuditedStore s;
+  SigningDevice d;
+  enrol(s, d);
+  std::vector<sync::Op> ops;
+  for (int i = 0; i < 5; ++i) ops.push_back(d.edit("c" + std::to_string(i)));
+
+  auto first = apply(s, d.push(ops, 1, 2));
+  CHECK(first.at(0).status == sync::OpStatus::accepted);
+  CHECK(first.at(1).status == sync::OpStatus::accepted);
+
+  SECTION("a batch sent again with new ops: the old ones answered, the new ones applied") {
+    auto again = apply(s, d.push(ops, 2, 3));
+    CHECK(again.at(0).status == sync::OpStatus::duplicate);
+    CHECK(again.at(1).status == sync::OpStatus::accepted);
+    auto r = s.verify();
+    INFO((r.problem ? r.problem->what : ""));
+    CHECK_FALSE(r.problem);
+    CHECK(r.batches == 2);
+    CHECK(r.ops == 3);
+  }
+  SECTION("a push that skips an op breaks the chain and is refused whole") {
+    auto skipped = apply(s, d.push(ops, 4, 5));
+    for (const auto& r : skipped) {
+      CHECK(r.status == sync::OpStatus::rejected);
+      CHECK(r.code == Code::chain_broken);
+    }
+    auto r = s.verify();
+    CHECK_FALSE(r.problem);
+    CHECK(r.ops == 2);
+  }
+  SECTION("a push whose signature did not verify is refused whole and recorded") {
+    auto forged = apply(s, d.push(ops, 3, 3, /*verified=*/false));
+    CHECK(forged.at(0).code == Code::bad_signature);
+    auto next = apply(s, d.push(ops, 3, 4));  // the chain still continues from op 2
+    CHECK(next.at(0).status == sync::OpStatus::accepted);
+    CHECK_FALSE(s.verify().problem);
+  }
+  SECTION("an op the session refused keeps its link; its refusal is answered again") {
+    auto push = d.push(ops, 3, 4);
+    sync::OpResult refused{ops[2].id, sync::OpStatus::rejected, 0, false, Code::forbidden, "no"};
+    push.refused.push_back(sync::RefusedOp{0, ops[2], refused});
+    push.ops.erase(push.ops.begin());
+    auto r = apply(s, push);
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].status == sync::OpStatus::accepted);
+    auto again = apply(s, d.push(ops, 3, 5));
+    CHECK(again.at(0).status == sync::OpStatus::rejected);
+    CHECK(again.at(0).code == Code::forbidden);
+    CHECK(again.at(1).status == sync::OpStatus::duplicate);
+    CHECK(again.at(2).status == sync::OpStatus::accepted);
+    auto v = s.verify();
+    INFO((v.problem ? v.problem->what : ""));
+    CHECK_FALSE(v.problem);
+    CHECK(v.batches == 3);
+  }
+}
+
+TEST_CASE("a device op dropped from the log is caught by the device's signature", "[audit]") {
+  AuditedStore s;
+  SigningDevice d;
+  enrol(s, d);
+  std::vector<sync::Op> ops{d.edit("c1"), d.edit("c2"), d.edit("c3")};
+  apply(s, d.push(ops, 1, 3));
+  // Someone removes op 2's audit entry and log row and recomputes the server's chain; they
+  // cannot sign as the device.
+  auto db = crypto::Database::open(s.path, {});
+  REQUIRE(db);
+  const auto gone = s.entry_of_log_row(2);
+  s.tamper("DELETE FROM audit_log WHERE seq = " + std::to_string(gone) +
+           "; DELETE FROM log WHERE seq = 2; UPDATE audit_log SET seq = seq - 1 WHERE seq > " +
+           std::to_string(gone) + ";");
+  auto rows = (*db)->prepare(
+      "SELECT seq, at_ms, kind, user, device, subject, detail FROM audit_log ORDER BY seq");
+  REQUIRE(rows);
+  crypto::Digest prev{};
+  std::vector<std::pair<std::int64_t, crypto::Digest>> hashes;
+  for (;;) {
+    auto row = rows->step();
+    REQUIRE(row);
+    if (!*row) break;
+    server::audit::Event e{rows->column_text(2), rows->column_int(1), rows->column_text(3),
+                           rows->column_text(4), rows->column_text(5), rows->column_text(6)};
+    prev = server::audit::entry_hash(prev, static_cast<std::uint64_t>(rows->column_int(0)), e);
+    hashes.emplace_back(rows->column_int(0), prev);
+  }
+  for (const auto& [seq, h] : hashes) {
+    auto up = (*db)->prepare("UPDATE audit_log SET hash = ?2 WHERE seq = ?1");
+    REQUIRE(up);
+    REQUIRE(up->bind(1, seq).bind_blob(2, h).run());
+  }
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->what.find("batch of " + d.id) != std::string::npos);
 }

@@ -53,7 +53,7 @@ TEST_CASE("malformed or truncated JSON gets malformed_frame and the session goes
   REQUIRE(c.connect(s.port()));
   REQUIRE(c.send("{not json"));
   expect_error(c, Code::malformed_frame, false);
-  REQUIRE(c.send(R"({"v":2,"t":"push","batch":1,"ops":[)"));
+  REQUIRE(c.send(R"({"v":3,"t":"push","batch":1,"ops":[)"));
   expect_error(c, Code::malformed_frame, false);
   REQUIRE(c.send(hello_frame(kA)));
   auto m = c.recv_message();
@@ -80,7 +80,7 @@ TEST_CASE("an unknown message type gets malformed_frame", "[server][bad-input]")
   REQUIRE(c.connect(s.port()));
   REQUIRE(c.send(hello_frame(kA)));
   REQUIRE(c.recv_message());
-  REQUIRE(c.send(R"({"v":2,"t":"gossip"})"));
+  REQUIRE(c.send(R"({"v":3,"t":"gossip"})"));
   auto e = expect_error(c, Code::malformed_frame, false);
   CHECK(e.message.find("gossip") != std::string::npos);
   expect_serving(s.port());

@@ -14,6 +14,7 @@
 #include "fieldsync/client/sync_client.hpp"
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/server/case_admin.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
@@ -92,12 +93,31 @@ struct Programme {
               const std::string& actor) {
     auto store = server::SqliteStore::open(server.data_dir() + "/fieldsync.db");
     REQUIRE(store);
-    auto r = server::change_case(**store, *directory, {action, case_id, user, actor}, wall_ms());
+    auto key = crypto::load_signing_key_file(server.data_dir() + "/audit.key");
+    REQUIRE(key);
+    auto r = server::change_case(**store, *directory, {action, case_id, user, actor}, wall_ms(),
+                                 sync::default_schema(), &*key);
     INFO(r.status().to_string());
     REQUIRE(r);
     CHECK(r->changed);
   }
+  void verify_audit();
 };
+
+// The audit trail of everything so far verifies: every device's pushes signed, every
+// checkpoint the server's.
+void Programme::verify_audit() {
+  auto key = crypto::load_signing_key_file(server.data_dir() + "/audit.key");
+  REQUIRE(key);
+  auto db = crypto::Database::open(server.data_dir() + "/fieldsync.db", {});
+  REQUIRE(db);
+  auto r = server::audit::verify(**db, key->public_key());
+  REQUIRE(r);
+  INFO((r->problem ? r->problem->what : ""));
+  CHECK_FALSE(r->problem);
+  CHECK(r->batches > 0);
+  CHECK(r->ops > 0);
+}
 
 // One enrolled device with its encrypted replica.
 struct Device {
@@ -290,6 +310,7 @@ TEST_CASE("scopes: workers never receive each other's unshared cases, their lead
     CHECK_FALSE(ana.has("visits", "visit-ben1"));
     CHECK_FALSE(ana.has("clients", "client-ben1"));
   }
+  p.verify_audit();
 }
 
 TEST_CASE("scopes: a connected device is told at once when a case comes into its scope",

@@ -107,6 +107,9 @@ class FailingStore final : public server::ServerStore {
                                      bool chained) override {
       return inner_->append_log(op, skewed, ms, chained);
     }
+    Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id) override {
+      return inner_->find_refusal(op_id);
+    }
     Result<std::uint64_t> append_audit(const server::audit::Event& e) override {
       return inner_->append_audit(e);
     }
@@ -259,6 +262,6 @@ TEST_CASE("stop() finishes queued work, later submissions are refused", "[writer
   REQUIRE(done.wait_all(1s));
   CHECK(writer.ops_applied() == kN);
   CHECK(*(*store)->head() == kN);
-  Status refused = writer.submit({}, [](auto) { FAIL("completion after stop"); });
+  Status refused = writer.submit(std::vector<sync::Op>{}, [](auto) { FAIL("completion after stop"); });
   CHECK_FALSE(refused);
 }

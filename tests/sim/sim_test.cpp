@@ -57,7 +57,7 @@ struct Device {
 
 struct PendingSubmit {
   std::weak_ptr<Connection> conn;
-  Push push;
+  SubmittedPush push;
 };
 
 class Simulation {

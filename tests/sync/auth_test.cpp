@@ -12,8 +12,10 @@
 #include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/enroll_session.hpp"
 #include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "fieldsync/sync/server_session.hpp"
 #include "memory_client_store.hpp"
+#include "test_device.hpp"
 
 using namespace fieldsync;
 using namespace fieldsync::sync;
@@ -77,7 +79,110 @@ Code fatal_code(const SessionActions& a) {
   return e.code;
 }
 
+// A push of `ops` signed over the device's chain from `prev` with `key` (what a device's
+// ClientSession sends).
+Push signed_push(const std::vector<Op>& ops, const crypto::Digest& prev,
+                 const crypto::SigningKey& key) {
+  Push p{1, ops};
+  PushChain c;
+  c.prev = digest_hex(prev);
+  crypto::Digest link = prev;
+  for (const auto& op : ops) {
+    c.digests.push_back(digest_hex(op_digest(op)));
+    link = chain_next(link, op_digest(op));
+  }
+  const std::string m = push_message(kDevice, ops.back().id, link);
+  c.signature =
+      crypto::to_hex(key.sign({reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}));
+  p.chain = c;
+  return p;
+}
+
+// An admin's device (no scope to load), welcomed.
+void welcomed_admin(Pair& p) {
+  auto record = p.record();
+  record.role = "admin";
+  (void)handshake(p, record);
+  REQUIRE(p.server.authenticated());
+}
+
 }  // namespace
+
+TEST_CASE("signed push: the client signs its chain of operations and the server checks it",
+          "[auth][audit]") {
+  Pair p;
+  test::TestDevice dev(kDevice, "ana");
+  p.store.outbox.push_back(dev.set("cases", "c1", "status", "closed", 1000));
+  p.store.outbox.push_back(dev.set("cases", "c1", "programme", "housing", 1001));
+  auto record = p.record();
+  record.role = "admin";
+  auto welcome = handshake(p, record);
+  auto frames = p.client.on_frame(welcome.send.at(0));
+  const std::string* push_frame = nullptr;
+  for (const auto& f : frames)
+    if (std::holds_alternative<Push>(decoded(f))) push_frame = &f;
+  REQUIRE(push_frame);
+  auto push = std::get<Push>(decoded(*push_frame));
+  REQUIRE(push.chain);
+  CHECK(push.chain->prev == digest_hex(chain_genesis(kDevice)));
+  CHECK(push.chain->digests.size() == 2);
+  auto submitted = p.server.on_frame(*push_frame, 0, 1000);
+  REQUIRE(submitted.submit);
+  REQUIRE(submitted.submit->chain);
+  CHECK(submitted.submit->chain->verified);
+  CHECK(submitted.submit->chain->device == kDevice);
+  CHECK(submitted.submit->chain->user == "ana");
+  CHECK(submitted.submit->ops.size() == 2);
+  CHECK(submitted.submit->refused.empty());
+}
+
+TEST_CASE("signed push: another device's key, a changed op, swapped ops are refused",
+          "[auth][audit]") {
+  Pair p;
+  welcomed_admin(p);
+  test::TestDevice dev(kDevice, "ana");
+  std::vector<Op> ops{dev.set("cases", "c1", "status", "closed", 1000),
+                      dev.set("cases", "c2", "status", "planning", 1001),
+                      dev.set("cases", "c3", "status", "planning", 1002)};
+  const crypto::Digest genesis = chain_genesis(kDevice);
+
+  SECTION("signed with another key: the whole push, each op with the reason") {
+    auto other = crypto::SigningKey::generate();
+    auto a = p.server.on_frame(encode(signed_push(ops, genesis, other)), 0, 1000);
+    REQUIRE(a.submit);
+    REQUIRE(a.submit->chain);
+    CHECK_FALSE(a.submit->chain->verified);
+    CHECK(a.submit->ops.empty());
+    REQUIRE(a.submit->refused.size() == 3);
+    for (const auto& r : a.submit->refused) {
+      CHECK(r.result.code == Code::bad_signature);
+      CHECK(r.result.reason.find("does not verify") != std::string::npos);
+    }
+  }
+  SECTION("one op changed after signing: that op alone") {
+    Push push = signed_push(ops, genesis, p.key);
+    push.ops[1].writes[0].value = "closed";
+    auto a = p.server.on_frame(encode(push), 0, 1000);
+    REQUIRE(a.submit);
+    CHECK(a.submit->chain->verified);
+    CHECK(a.submit->ops.size() == 2);
+    REQUIRE(a.submit->refused.size() == 1);
+    CHECK(a.submit->refused[0].position == 1);
+    CHECK(a.submit->refused[0].result.code == Code::bad_signature);
+  }
+  SECTION("two ops swapped after signing: both") {
+    Push push = signed_push(ops, genesis, p.key);
+    std::swap(push.ops[0], push.ops[1]);
+    auto a = p.server.on_frame(encode(push), 0, 1000);
+    REQUIRE(a.submit);
+    CHECK(a.submit->ops.size() == 1);
+    CHECK(a.submit->refused.size() == 2);
+  }
+  SECTION("unsigned: a protocol error") {
+    auto a = p.server.on_frame(encode(Push{1, ops}), 0, 1000);
+    CHECK(fatal_code(a) == Code::bad_signature);
+  }
+}
 
 TEST_CASE("auth: an enrolled, active device is welcomed as its enrolled user", "[auth]") {
   Pair p;

@@ -2,11 +2,14 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "fieldsync/sync/client_session.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 #include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::test {
@@ -29,6 +32,22 @@ struct MemoryClientStore : sync::ClientStore {
     }
     return out;
   }
+  // The device's chain over every op ever put in the outbox, in outbox order (op_chain.hpp).
+  std::vector<std::pair<std::string, crypto::Digest>> chain;  // op id, link before it
+  Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override {
+    for (const auto& op : outbox) {
+      if (std::any_of(chain.begin(), chain.end(), [&](const auto& c) { return c.first == op.id; }))
+        continue;
+      const crypto::Digest before =
+          chain.empty() ? sync::chain_genesis(op.device) : chain_head_after_last;
+      chain.emplace_back(op.id, before);
+      chain_head_after_last = sync::chain_next(before, sync::op_digest(op));
+    }
+    for (const auto& [id, before] : chain)
+      if (id == op_id) return std::optional<crypto::Digest>(before);
+    return Status(Code::not_found, "no op " + op_id + " in the outbox");
+  }
+  crypto::Digest chain_head_after_last{};
   Status on_ack(const std::vector<sync::OpResult>& results) override {
     for (const auto& r : results) {
       if (r.status == sync::OpStatus::rejected)

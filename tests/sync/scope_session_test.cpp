@@ -86,7 +86,7 @@ TEST_CASE("scope frames round-trip, and bad items are malformed", "[scope]") {
   CHECK(back.add == s.add);
   CHECK(back.remove == s.remove);
   CHECK(back.digest == s.digest);
-  CHECK(decode(R"({"v":2,"t":"scope","full":true,"add":["x:1"],"remove":[],"digest":""})")
+  CHECK(decode(R"({"v":3,"t":"scope","full":true,"add":["x:1"],"remove":[],"digest":""})")
             .status()
             .code() == Code::malformed_frame);
   Fetch f{{{"c:case-1", "abc"}, {"k:cl-1", ""}}};

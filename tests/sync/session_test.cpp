@@ -122,11 +122,17 @@ TEST_CASE("session: frames out of order or malformed") {
   auto ok = s2.on_frame(encode(Pull{0, 10}), 0, 0);
   CHECK(ok.read);
 
-  // An op claiming another device is refused per op.
+  // An op claiming another device is refused per op; the refusal still goes to the writer,
+  // which records it in the audit log, and the ack follows the commit.
   test::TestDevice other(test::device_id(9), "ana");
   auto p = s2.on_frame(encode(Push{1, {other.set("cases", "k", "status", "closed", 1)}}), 0, 0);
-  REQUIRE(p.send.size() == 1);
-  auto ack = std::get<Ack>(decoded(p.send[0]));
+  REQUIRE(p.submit);
+  CHECK(p.submit->ops.empty());
+  REQUIRE(p.submit->refused.size() == 1);
+  CHECK(p.submit->refused[0].result.code == Code::refused);
+  auto committed = s2.on_committed(1, {});
+  REQUIRE(committed.send.size() == 1);
+  auto ack = std::get<Ack>(decoded(committed.send[0]));
   CHECK(ack.results.at(0).status == OpStatus::rejected);
   CHECK(ack.results.at(0).code == Code::refused);
 }

@@ -63,12 +63,12 @@ TEST_CASE("wire: bad frames are errors with a code") {
   CHECK(decode("{not json").status().code() == Code::malformed_frame);
   CHECK(decode("[1,2]").status().code() == Code::malformed_frame);
   CHECK(decode(R"({"v":1})").status().code() == Code::malformed_frame);
-  CHECK(decode(R"({"v":2,"t":"teleport"})").status().code() == Code::malformed_frame);
+  CHECK(decode(R"({"v":3,"t":"teleport"})").status().code() == Code::malformed_frame);
   CHECK(decode(R"({"v":99,"t":"pull","cursor":0,"limit":5})").status().code() ==
         Code::unsupported_version);
-  CHECK(decode(R"({"v":2,"t":"pull","cursor":-3,"limit":5})").status().code() ==
+  CHECK(decode(R"({"v":3,"t":"pull","cursor":-3,"limit":5})").status().code() ==
         Code::malformed_frame);
-  CHECK(decode(R"({"v":2,"t":"push","batch":1,"ops":[{"id":1}]})").status().code() ==
+  CHECK(decode(R"({"v":3,"t":"push","batch":1,"ops":[{"id":1}]})").status().code() ==
         Code::malformed_frame);
   std::string huge(kMaxFrameBytes + 1, ' ');
   CHECK(decode(huge).status().code() == Code::frame_too_large);

@@ -45,6 +45,7 @@ enum class Code : int {
   forbidden = 28,         // the user's role does not allow this
   lease_expired = 29,     // the device has not checked in within its offline lease
   untrusted_server = 30,  // the server's TLS certificate did not verify
+  chain_broken = 31,      // a push does not continue the chain the server holds for the device
 };
 
 // The wire and CLI name of a code ("unknown_field", ...).

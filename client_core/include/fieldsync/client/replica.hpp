@@ -42,7 +42,7 @@ namespace fieldsync::client {
 class FileLock;
 
 // The on-disk layout version of a replica (meta key "format").
-inline constexpr int kReplicaFormat = 2;
+inline constexpr int kReplicaFormat = 3;
 // The page cache of a replica's connection. A worker's caseload (a few MiB) then stays
 // decrypted in memory after its first read; see docs/PERFORMANCE.md.
 inline constexpr int kReplicaPageCacheKib = 8192;
@@ -189,6 +189,7 @@ class Replica final : public sync::ClientStore {
   std::uint64_t cursor() override;
   Result<std::vector<sync::Op>> pending_ops(std::size_t limit,
                                             const std::set<std::string>& exclude) override;
+  Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override;
   Status on_ack(const std::vector<sync::OpResult>& results) override;
   Status apply_remote(const std::vector<sync::LogEntry>& entries, std::uint64_t cursor) override;
   // Scopes (replica_scope.cpp): purges what left the device's scope (records with pending

@@ -7,6 +7,7 @@
 
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/sync/schema.hpp"
+#include "fieldsync/sync/server_session.hpp"
 
 namespace fieldsync::server {
 
@@ -26,9 +27,25 @@ struct ApplyOptions {
 // batch (the caller rolls back and reports it; nothing is acknowledged).
 // `scopes`, when given, receives the saved scope of each accepted op's record, in the order
 // of the accepted results (for the live fan-out).
+// Every op the batch refuses is recorded in the audit log (kind refused: its digest, code and
+// reason).
 Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<sync::Op>& ops,
                                                 const sync::Schema& schema,
                                                 const ApplyOptions& options,
                                                 std::vector<sync::EntryScope>* scopes = nullptr);
+
+// A push as the session submitted it (server_session.hpp): results for push.ops, in order.
+// Every op of the push is recorded in the audit log in the push's order: accepted ones as op
+// entries, the session's and the merge's refusals as refused entries. A signed push must
+// continue the chain the store holds for its device (StoreTx::load_chain; a device's first
+// push starts at its genesis): ops already in the chain are answered as before (duplicate,
+// or their earlier refusal), the new ones are applied, and a batch entry with the device's
+// signature follows them. A push whose signature did not verify, or that does not continue
+// the chain (Code::chain_broken), is refused whole and recorded as one refused entry.
+// `options.chained` is ignored (the push says).
+Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::SubmittedPush& push,
+                                               const sync::Schema& schema,
+                                               const ApplyOptions& options,
+                                               std::vector<sync::EntryScope>* scopes = nullptr);
 
 }  // namespace fieldsync::server

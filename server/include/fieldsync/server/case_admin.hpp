@@ -1,6 +1,6 @@
 // Assigning and sharing cases on behalf of a user (fieldsync-admin `case assign|share|
 // unshare`). Each change is an ordinary operation, made by the server's own device identity
-// (Directory::next_server_op) under the acting user's name, applied with apply_batch in one
+// (Directory::next_server_op) under the acting user's name and signed with the server's key, applied with apply_batch in one
 // store transaction and appended to the log with the next sequence number, so devices
 // receive it like any other change:
 //   assign    cases.assigned_to = USER   (register write based on every current head)
@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/sync/schema.hpp"
@@ -47,8 +48,11 @@ struct CaseChangeResult {
   std::uint64_t seq = 0;  // the op's server sequence number, when changed
 };
 
+// `server_key`: the server's audit key (audit.hpp); the op is then signed over the server
+// device's chain like a device's push. Null: unsigned (a store without an audit key).
 Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
                                      const CaseChange& change, std::int64_t now_ms,
-                                     const sync::Schema& schema = sync::default_schema());
+                                     const sync::Schema& schema = sync::default_schema(),
+                                     const crypto::SigningKey* server_key = nullptr);
 
 }  // namespace fieldsync::server

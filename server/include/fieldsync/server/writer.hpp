@@ -34,6 +34,7 @@
 
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/sync/schema.hpp"
+#include "fieldsync/sync/server_session.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::server {
@@ -64,6 +65,8 @@ class Writer {
   // thread with the results in the order of `ops`, or with the storage error. After stop()
   // has begun, returns an error and `done` is never called.
   Status submit(std::vector<sync::Op> ops, Completion done);
+  // A push as a session submitted it (apply_push in apply.hpp): results for push.ops.
+  Status submit(sync::SubmittedPush push, Completion done);
 
   // Stops taking submissions, finishes everything already queued (completions and fan-out
   // included), joins the thread. Idempotent.
@@ -79,7 +82,7 @@ class Writer {
 
  private:
   struct Submission {
-    std::vector<sync::Op> ops;
+    sync::SubmittedPush push;
     Completion done;
   };
   void run();

@@ -4,7 +4,8 @@
 //   start()                 -> hello
 //   challenge               -> auth: the nonce signed with the device key (an authenticating
 //                              server; without a key the session fails: not enrolled)
-//   welcome                 -> pull(cursor) and the first push of the outbox; a welcome
+//   welcome                 -> pull(cursor) and the first push of the outbox, signed with the
+//                              device key over its chain of operations; a welcome
 //                              with wipe: push only, then wipe_requested()
 //   ack                     -> the store drops acknowledged ops / marks rejected; next push
 //   changes (pulled)        -> the store applies them; pull again while `more`
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "fieldsync/crypto/hash.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/wire.hpp"
 
@@ -46,6 +48,9 @@ class ClientStore {
   // the ids in `exclude` (those already in flight).
   virtual Result<std::vector<Op>> pending_ops(std::size_t limit,
                                               const std::set<std::string>& exclude) = 0;
+  // The link of the device's chain of operations (op_chain.hpp) just before `op_id`, a
+  // pending op; nullopt when the store keeps no chain (the push then goes unsigned).
+  virtual Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) = 0;
   // Accepted and duplicate ops leave the outbox; rejected ones stay, marked with the reason.
   virtual Status on_ack(const std::vector<OpResult>& results) = 0;
   // Applies pulled or live entries and moves the cursor to `cursor`, in one transaction.

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "fieldsync/crypto/random.hpp"
+#include "fieldsync/crypto/hash.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/schema.hpp"
 #include "fieldsync/sync/scope.hpp"
@@ -64,9 +65,38 @@ struct DeviceRecord {
   Lease lease{};  // the programme's offline lease, told to the device at welcome
 };
 
+// A push signed by its device (op_chain.hpp), as the session checked it. The writer checks
+// that it continues the chain the server holds for the device and records it in the audit
+// log (server/apply.hpp, apply_push).
+struct SignedChain {
+  std::string device;
+  std::string user;                     // the authenticated user
+  crypto::Digest prev{};                // the link before the push's first op
+  std::vector<crypto::Digest> digests;  // claimed by the device, one per op of the push
+  std::string signature;                // hex, over push_message()
+  bool verified = false;                // the signature is the device's
+};
+
+// An op of the push the session refused before submitting (validation, another device's or
+// user's op, an op that does not match its signed digest).
+struct RefusedOp {
+  std::size_t position = 0;  // in the push
+  Op op;
+  OpResult result;
+};
+
+// What a push hands to the writer: `ops` to apply (results come back for these, in order);
+// the rest of the push, for the audit log: the ops refused already, and the signed chain.
+struct SubmittedPush {
+  std::uint64_t batch = 0;
+  std::vector<Op> ops;
+  std::vector<RefusedOp> refused{};
+  std::optional<SignedChain> chain{};
+};
+
 struct SessionActions {
   std::vector<std::string> send;             // frames to send, in order
-  std::optional<Push> submit;                // ops to apply durably (then call on_committed)
+  std::optional<SubmittedPush> submit;       // ops to apply durably (then call on_committed)
   std::optional<Pull> read;                  // log to read (then call on_read)
   std::optional<std::string> lookup_device;  // find this device (then call on_device)
   std::optional<Enroll> redeem;              // redeem this code (then call on_redeemed)
@@ -125,6 +155,8 @@ class ServerSession {
   SessionActions handle(const Enroll& m);
   SessionActions welcome(std::uint64_t head, std::int64_t now_ms);
   SessionActions handle(const Push& m);
+  // The signed chain of a push: parsed, linked and checked against the device's key.
+  SignedChain check_chain(const Push& m) const;
   SessionActions handle(const Pull& m);
   SessionActions protocol_error(Code code, std::string message);
   SessionActions handle(const Fetch& m);
@@ -141,6 +173,7 @@ class ServerSession {
   std::string nonce_;
   crypto::Signature signature_{};
   std::string enrolled_user_;  // from the directory (require_auth)
+  std::optional<crypto::PublicKey> device_key_;  // the enrolled key (require_auth)
   std::string role_;
   Lease lease_{};
   bool upload_only_ = false;

@@ -8,7 +8,7 @@
 //   enrolled user, role                             server -> client, then the server closes
 //   welcome  head, server_ms [, user, role, wipe, lease{sync_within_ms, wipe_after_ms},
 //            scoped]
-//   push     batch, ops[]                           client -> server
+//   push     batch, ops[] [, chain{prev, d[], sig}] client -> server
 //   ack      batch, results[]                       server -> client, after the durable commit
 //   pull     cursor, limit                          client -> server
 //   changes  entries[], cursor, more, live          server -> client
@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -37,7 +38,8 @@ namespace fieldsync::sync {
 // The protocol version. Changelog:
 //   1  first version: hello/welcome, push/ack, pull/changes, live changes, error.
 //   2  scopes: hello.scope, scope, fetch, snapshot.
-inline constexpr int kProtocolVersion = 2;
+//   3  the audit trail: push.chain (a device signs each batch of its chain of operations).
+inline constexpr int kProtocolVersion = 3;
 inline constexpr std::size_t kMaxFrameBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxPushOps = 1000;
 inline constexpr std::uint32_t kMaxPullLimit = 5000;
@@ -98,9 +100,18 @@ struct Welcome {
   bool scoped = false;
 };
 
+// A device's signature over its chain of operations (op_chain.hpp), hex text: the link
+// before the first op, each op's digest, and the Ed25519 signature over push_message().
+struct PushChain {
+  std::string prev;
+  std::vector<std::string> digests;  // one per op of the push
+  std::string signature;
+};
+
 struct Push {
   std::uint64_t batch = 0;
   std::vector<Op> ops;
+  std::optional<PushChain> chain{};  // absent: an unsigned push (servers without auth only)
 };
 
 enum class OpStatus { accepted, duplicate, rejected };
