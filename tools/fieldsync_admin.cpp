@@ -1,5 +1,6 @@
 // fieldsync-admin: manages a programme's teams, users, devices, enrolment codes, case
-// assignments and offline lease in a server's data directory, beside a running server.
+// assignments and offline lease in a server's data directory, beside a running server, and
+// reads and verifies its audit trail.
 // main() only parses the command line; the commands are in tools/admin/.
 //
 // Exit codes: 0 done; 1 error ("error: message" on stderr). Every command takes --json.
@@ -25,6 +26,7 @@ std::int64_t system_now_ms() {
 
 struct Args {
   std::string name, role, team, user, device, case_id, actor;
+  std::string collection, id, public_key, since;
   double ttl_hours = 24;
   bool no_upload = false;
   int sync_within = 0, wipe_after = 0;
@@ -65,6 +67,10 @@ static int run_main(int argc, char** argv) {
       ->required();
   app.add_option("--key-file", ctx.key_file,
                  "The key file of an encrypted store, as given to fieldsync-server")
+      ->type_name("FILE");
+  app.add_option("--audit-key", ctx.audit_key_file,
+                 "The server's audit key file, as given to fieldsync-server (default "
+                 "DIR/audit.key)")
       ->type_name("FILE");
   app.require_subcommand(1);
 
@@ -118,6 +124,44 @@ static int run_main(int argc, char** argv) {
                                      "Days after which a device that has not synced wipes itself");
   auto* lease_show = leaf(lease, "show", "Show the lease", ctx.json);
 
+  auto* audit = group(app, "audit", "The audit trail: verify it, a record's history, export it");
+  auto* verify = leaf(audit, "verify",
+                      "Re-check the whole audit trail: its hash chain, every operation against "
+                      "the log, device signatures and the server's checkpoints (exit 1 on a "
+                      "problem)",
+                      ctx.json);
+  verify
+      ->add_option("--public-key", a.public_key,
+                   "The server's public audit key, 64 hex digits (default: from the audit "
+                   "key file)")
+      ->type_name("HEX");
+  auto reader_option = [&](CLI::App* cmd) {
+    cmd->add_option("--as", ctx.actor,
+                    "The lead or admin reading (default: the system user, if a fieldsync user); "
+                    "the read is recorded in the audit trail");
+  };
+  auto* history = leaf(audit, "history",
+                       "A record's history, field by field, with its conflicts (shows the "
+                       "record's values)",
+                       ctx.json);
+  history->add_option("COLLECTION", a.collection, "The record's collection")->required();
+  history->add_option("ID", a.id, "The record id")->required();
+  reader_option(history);
+  auto* export_cmd = leaf(audit, "export",
+                          "Print the trail as JSON lines, one entry a line (shows the "
+                          "operations' values)",
+                          ctx.json);
+  export_cmd
+      ->add_option("--since", a.since,
+                   "From the first entry at or after T: a date (2026-11-30), a UTC time "
+                   "(2026-11-30T12:00:00Z) or Unix milliseconds")
+      ->type_name("T")
+      ->required();
+  export_cmd->add_option("--user", a.user, "Only the entries of this user");
+  export_cmd->add_option("--case", a.case_id,
+                         "Only the entries about this case and the records in it");
+  reader_option(export_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -142,6 +186,9 @@ static int run_main(int argc, char** argv) {
     return cmd::lease_set(ctx, given(within, a.sync_within), given(wipe, a.wipe_after));
   }
   if (*lease_show) return cmd::lease_show(ctx);
+  if (*verify) return cmd::audit_verify(ctx, a.public_key);
+  if (*history) return cmd::audit_history(ctx, a.collection, a.id);
+  if (*export_cmd) return cmd::audit_export(ctx, a.since, a.user, a.case_id);
   return 1;
 }
 

@@ -25,6 +25,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 start_server() {
   local name=$1
   shift
+  : >"$work/$name.out"  # exists before the server writes it: the wait below reads it at once
   "$bin/fieldsync-server" --data "$work/$name" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   server_pid=$!
   addr=""

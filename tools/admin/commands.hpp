@@ -17,6 +17,11 @@ namespace fieldsync::admin {
 struct Context {
   std::string data_dir;  // must exist; the store is data_dir/fieldsync.db (created if absent)
   std::string key_file;  // empty: a plain store
+  // The server's audit key (server/audit.hpp); empty: data_dir/audit.key.
+  std::string audit_key_file;
+  // Who runs a command that reads the audit trail (--as); empty: the operating-system user,
+  // when a fieldsync user of that name exists. Must be a lead or an admin.
+  std::string actor;
   bool json = false;
   std::function<std::int64_t()> now_ms;  // the system clock
 };
@@ -38,9 +43,18 @@ int device_revoke(const Context& ctx, const std::string& id, bool no_upload);
 int case_change(const Context& ctx, server::CaseAction action, const std::string& case_id,
                 const std::string& user, const std::string& actor);
 
-// The audit trail (docs/ADMIN.md)
+// The audit trail (docs/ADMIN.md). history and export show record content and are reads:
+// each records one "read" entry (by ctx.actor) in the audit log before printing; verify is
+// not a read of records and records nothing.
 // A record's history, field by field, with its conflicts: shows the record's values.
 int audit_history(const Context& ctx, const std::string& collection, const std::string& id);
+// Re-checks the audit trail (server::audit::verify) against the server's public key: `public_key`
+// (64 hex digits), else the one in the audit key file. Exit 1 when it does not verify.
+int audit_verify(const Context& ctx, const std::string& public_key);
+// The trail as JSON lines from the first entry at or after `since` (an ISO date, an ISO UTC
+// time or Unix milliseconds), optionally only `user`'s entries or those about case `case_id`.
+int audit_export(const Context& ctx, const std::string& since, const std::string& user,
+                 const std::string& case_id);
 
 // Prints "error: <message>" on stderr; returns 1.
 int fail(const Status& s);

@@ -1,9 +1,5 @@
 // fieldsync-admin: devices (enrolment codes, list, revoke) and case assignments and shares.
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cmath>
-#include <cstdlib>
 #include <iostream>
 
 #include <boost/json/array.hpp>
@@ -17,22 +13,6 @@ namespace fieldsync::admin {
 namespace json = boost::json;
 
 namespace {
-
-// The operating system's name for whoever runs the tool ("" when unknown).
-std::string os_user() {
-  if (const passwd* pw = getpwuid(geteuid()); pw && pw->pw_name) return pw->pw_name;
-  const char* env = std::getenv("USER");
-  return env ? env : "";
-}
-
-// The acting user: `given`, else the OS user when the directory knows them.
-Result<std::string> acting_user(server::Directory& dir, const std::string& given) {
-  if (!given.empty()) return given;
-  const std::string me = os_user();
-  if (!me.empty() && dir.user(me)) return me;
-  return Status(Code::invalid_argument, "say who is acting with --as USER (the system user '" + me +
-                                            "' is not a fieldsync user)");
-}
 
 const char* action_name(server::CaseAction a) {
   switch (a) {

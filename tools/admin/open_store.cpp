@@ -1,8 +1,18 @@
-// fieldsync-admin: opening the store in the data directory (see open_store.hpp).
+// fieldsync-admin: opening the store in the data directory, the acting user, and recording
+// reads (see open_store.hpp).
 #include "admin/open_store.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+
+#include <boost/json/serialize.hpp>
+
+#include "fieldsync/crypto/database.hpp"
+#include "fieldsync/server/audit.hpp"
 
 namespace fieldsync::admin {
 namespace {
@@ -14,6 +24,13 @@ Result<std::string> store_path(const Context& ctx) {
   return (std::filesystem::path(ctx.data_dir) / server::kStoreFileName).string();
 }
 
+// The operating system's name for whoever runs the tool ("" when unknown).
+std::string os_user() {
+  if (const passwd* pw = getpwuid(geteuid()); pw && pw->pw_name) return pw->pw_name;
+  const char* env = std::getenv("USER");
+  return env ? env : "";
+}
+
 }  // namespace
 
 int fail(const Status& s) {
@@ -21,10 +38,19 @@ int fail(const Status& s) {
   return 1;
 }
 
-Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx) {
+std::string audit_key_path(const Context& ctx) {
+  if (!ctx.audit_key_file.empty()) return ctx.audit_key_file;
+  return (std::filesystem::path(ctx.data_dir) / server::audit::kAuditKeyFileName).string();
+}
+
+Result<server::StoreFile> open_store_file(const Context& ctx) {
   auto path = store_path(ctx);
   if (!path) return path.status();
-  auto file = server::StoreFile::open(*path, ctx.key_file);
+  return server::StoreFile::open(*path, ctx.key_file);
+}
+
+Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx) {
+  auto file = open_store_file(ctx);
   if (!file) return file.status();
   return server::Directory::open(*file);
 }
@@ -32,14 +58,61 @@ Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx) {
 Result<OpenStore> open_store(const Context& ctx) {
   auto path = store_path(ctx);
   if (!path) return path.status();
+  auto key = crypto::load_or_create_signing_key_file(audit_key_path(ctx));
+  if (!key) return key.status();
   server::SqliteStoreOptions options;
   options.key_file = ctx.key_file;
   options.max_idle_readers = 1;
+  options.audit_key = std::make_shared<const crypto::SigningKey>(std::move(*key));
   auto store = server::SqliteStore::open(*path, options);
   if (!store) return store.status();
   auto directory = server::Directory::open((*store)->file());
   if (!directory) return directory.status();
-  return OpenStore{std::move(*store), std::move(*directory)};
+  return OpenStore{std::move(*store), std::move(*directory), options.audit_key};
+}
+
+Result<std::string> acting_user(server::Directory& dir, const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string me = os_user();
+  if (!me.empty() && dir.user(me)) return me;
+  return Status(Code::invalid_argument, "say who is acting with --as USER (the system user '" + me +
+                                            "' is not a fieldsync user)");
+}
+
+Result<std::string> reading_user(server::Directory& dir, const std::string& given) {
+  std::string name = given;
+  if (name.empty()) {
+    const std::string me = os_user();
+    if (me.empty() || !dir.user(me))
+      return Status(Code::invalid_argument, "say who reads with --as USER (the system user '" + me +
+                                                "' is not a fieldsync user)");
+    name = me;
+  }
+  auto user = dir.user(name);
+  if (!user) {
+    if (user.status().code() == Code::not_found)
+      return Status(Code::not_found, "unknown user '" + name + "'");
+    return user.status();
+  }
+  if (user->role == server::Role::worker)
+    return Status(Code::forbidden,
+                  "only a lead or an admin may read the audit trail; " + name + " is a worker");
+  return name;
+}
+
+Status record_read(const server::StoreFile& file, const crypto::SigningKey& key,
+                   const std::string& reader, const std::string& subject,
+                   const boost::json::object& detail, std::int64_t now_ms) {
+  auto db = file.connect(true);
+  if (!db) return db.status();
+  const server::audit::Event event{"read", now_ms,  reader,
+                                   "",     subject, boost::json::serialize(detail)};
+  Status s = crypto::in_transaction(**db, [&]() -> Status {
+    if (auto seq = server::audit::append(**db, event); !seq) return seq.status();
+    if (auto wrote = server::audit::checkpoint(**db, key, now_ms); !wrote) return wrote.status();
+    return Status::ok();
+  });
+  return s ? s : file.annotate(s);
 }
 
 }  // namespace fieldsync::admin
