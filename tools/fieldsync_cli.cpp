@@ -24,8 +24,10 @@
 
 #include "cli/passphrase.hpp"
 #include "common/guarded_main.hpp"
+#include "common/history_text.hpp"
 #include "fieldsync/client/replica.hpp"
 #include "fieldsync/client/sync_client.hpp"
+#include "fieldsync/sync/history.hpp"
 
 namespace {
 
@@ -214,10 +216,60 @@ int cmd_get(const Globals& g, const std::string& collection, const std::string& 
   if (!rec) return fail(rec.status());
   if (!*rec) return fail({Code::not_found, "no record " + collection + "/" + id});
   if ((*rec)->deleted) return fail({Code::deleted, collection + "/" + id + " is deleted"});
+  // Opening a record is a read the server's audit log hears of at the next sync.
+  if (Status noted = (*r)->note_read(collection, id); !noted) return fail(noted);
   if (as_json)
     std::cout << json::serialize(to_json(**rec)) << "\n";
   else
     print_record(**rec);
+  return 0;
+}
+
+// A record's history, field by field: the replica holds only the record's current state, so
+// the log comes from the server (which checks the record is in this device's scope and
+// records the read). Operations still in the outbox are listed after it.
+int cmd_history(const Globals& g, const std::string& collection, const std::string& id,
+                const std::string& server, double timeout_s, const std::string& ca_file,
+                bool as_json) {
+  const fieldsync::sync::CollectionSpec* spec =
+      fieldsync::sync::default_schema().collection(collection);
+  if (!spec) return fail({Code::unknown_collection, "unknown collection '" + collection + "'"});
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto rec = (*r)->get(collection, id);
+  if (!rec) return fail(rec.status());
+  if (!*rec) return fail({Code::not_found, "no record " + collection + "/" + id + " here"});
+  const std::string url = server.empty() ? (*r)->enrolled_server() : server;
+  if (url.empty())
+    return fail({Code::invalid_argument, "this device is not enrolled: give --server"});
+  fieldsync::client::SyncClientOptions options;
+  options.ca_file = ca_file;
+  SyncClient client(**r, std::move(options));
+  auto log = client.fetch_history(
+      url, collection, id, std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000)));
+  if (!log) {
+    fail(log.status());
+    return log.status().code() == Code::unreachable ? kExitUnreachable : kExitError;
+  }
+  const auto history = fieldsync::sync::record_history(collection, id, log->entries, *spec);
+  auto outbox = (*r)->outbox();
+  if (!outbox) return fail(outbox.status());
+  if (as_json) {
+    json::object o = fieldsync::sync::to_json(history).as_object();
+    json::array pending;
+    for (const auto& e : *outbox)
+      if (e.op.collection == collection && e.op.record == id) pending.emplace_back(e.op.id);
+    o["not_synced"] = std::move(pending);
+    o["truncated"] = log->more;
+    std::cout << json::serialize(o) << "\n";
+    return 0;
+  }
+  fieldsync::tools::print_history(std::cout, history, *spec);
+  if (log->more)
+    std::cout << "(the server shows the oldest " << log->entries.size() << " changes only)\n";
+  for (const auto& e : *outbox)
+    if (e.op.collection == collection && e.op.record == id)
+      std::cout << "not yet synced: op " << e.op.id << (e.rejected ? " (rejected)" : "") << "\n";
   return 0;
 }
 
@@ -499,6 +551,20 @@ static int run_main(int argc, char** argv) {
   get->add_option("ID", id, "The record id")->required();
   get->add_flag("--json", as_json, R"(Print {"collection","id","fields"} as JSON)");
 
+  auto* history = app.add_subcommand(
+      "history",
+      "Show every change to a record this device holds, field by field, from the server "
+      "(who, which device, device and server time, conflicts). Exit 2: server unreachable");
+  history->add_option("COLLECTION", collection, "The collection")->required();
+  history->add_option("ID", id, "The record id")->required();
+  history->add_option("--server", server, "The server (default: the one this device enrolled with)");
+  history->add_option("--ca-file", ca_file, "wss://: trust only the CAs in this PEM file")
+      ->type_name("FILE");
+  history->add_option("--timeout", timeout_s, "Seconds to wait for the server")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  history->add_flag("--json", as_json, "Print the history as JSON");
+
   auto* list = app.add_subcommand("list", "Show the records of a collection, sorted by id");
   list->add_option("COLLECTION", collection, "The collection")->required();
   list->add_flag("--json", as_json, "Print a JSON array of records");
@@ -580,6 +646,7 @@ static int run_main(int argc, char** argv) {
   if (*share) return cmd_share(g, id, share_user, true);
   if (*unshare) return cmd_share(g, id, share_user, false);
   if (*get) return cmd_get(g, collection, id, as_json);
+  if (*history) return cmd_history(g, collection, id, server, timeout_s, ca_file, as_json);
   if (*list) return cmd_list(g, collection, as_json);
   if (*conflicts) return cmd_conflicts(g, all, as_json);
   if (*sync) return cmd_sync(g, server, timeout_s, ca_file);

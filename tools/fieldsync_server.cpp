@@ -94,6 +94,7 @@ static int run_main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8700";
   std::string key_file;
   std::string new_key_file;
+  std::string audit_key;
   std::string tls_cert;
   std::string tls_key;
   bool insecure_behind_proxy = false;
@@ -119,6 +120,11 @@ static int run_main(int argc, char** argv) {
       ->excludes(data_opt)
       ->excludes(listen_opt)
       ->excludes(key_opt);
+  app.add_option("--audit-key", audit_key,
+                 "the server's Ed25519 key that signs the audit log's checkpoints and its own "
+                 "operations (default DIR/audit.key, made on first start, mode 0600); keep a "
+                 "copy of its public half, logged at start, where the store cannot change it")
+      ->type_name("FILE");
   app.add_option("--tls-cert", tls_cert,
                  "serve TLS only (wss://, https://) with the PEM certificate chain in FILE, leaf "
                  "first; needs --tls-key")
@@ -152,6 +158,7 @@ static int run_main(int argc, char** argv) {
   fieldsync::server::ServerConfig config;
   config.data_dir = data_dir;
   config.key_file = key_file;
+  config.audit_key_file = audit_key;
   config.host = addr->host;
   config.port = addr->port;
   config.tls_cert_file = tls_cert;

@@ -15,6 +15,8 @@
 //   outbox(seq AUTOINCREMENT, op_id UNIQUE, op_json, status 'pending'|'rejected', code,
 //          reason, chain_prev)          operations not yet acknowledged by the server;
 //                                       chain_prev: the chain's link before the op
+//   reads(seq, collection, id, at_ms)   records opened on the device, not yet reported to the
+//                                       server's audit log
 //   scope(item PRIMARY KEY, fetched)    the items the server last said this device may hold;
 //                                       fetched: its records arrived whole
 #include "fieldsync/client/replica.hpp"
@@ -82,6 +84,11 @@ CREATE TABLE scope(item TEXT PRIMARY KEY, fetched INTEGER NOT NULL DEFAULT 0) WI
 // from the genesis on migration (rechain_pending).
 constexpr std::string_view kChainTables = R"sql(
 ALTER TABLE outbox ADD COLUMN chain_prev BLOB;
+CREATE TABLE reads(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL);
 )sql";
 
 // Chains the pending ops in outbox order starting from `start` (their content may have
@@ -633,6 +640,35 @@ Result<std::optional<crypto::Digest>> Replica::chain_link_before(const std::stri
                                      " has no chain link");
   std::copy(blob.begin(), blob.end(), d.begin());
   return std::optional<crypto::Digest>(d);
+}
+
+Status Replica::note_read(const std::string& collection, const std::string& id) {
+  if (Status u = require_unlocked(); !u) return u;
+  auto st = db_->prepare("INSERT INTO reads(collection, id, at_ms) VALUES (?1, ?2, ?3)");
+  if (!st) return st.status();
+  return st->bind(1, collection).bind(2, id).bind(3, now()).run();
+}
+
+Result<std::vector<sync::ReadEvent>> Replica::pending_reads(std::size_t limit) {
+  if (Status u = require_unlocked(); !u) return u;
+  auto st = db_->prepare("SELECT collection, id, at_ms FROM reads ORDER BY seq LIMIT ?1");
+  if (!st) return st.status();
+  st->bind(1, static_cast<std::int64_t>(limit));
+  std::vector<sync::ReadEvent> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) return out;
+    out.push_back(sync::ReadEvent{st->column_text(0), st->column_text(1), st->column_int(2)});
+  }
+}
+
+Status Replica::on_reads_noted(std::size_t count) {
+  if (Status u = require_unlocked(); !u) return u;
+  auto st = db_->prepare(
+      "DELETE FROM reads WHERE seq IN (SELECT seq FROM reads ORDER BY seq LIMIT ?1)");
+  if (!st) return st.status();
+  return st->bind(1, static_cast<std::int64_t>(count)).run();
 }
 
 Status Replica::on_ack(const std::vector<sync::OpResult>& results) {

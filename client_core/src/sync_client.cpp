@@ -35,6 +35,14 @@ class RecordingStore final : public sync::ClientStore {
     if (!r) (void)note(r.status());
     return r;
   }
+  Result<std::vector<sync::ReadEvent>> pending_reads(std::size_t limit) override {
+    auto r = inner_.pending_reads(limit);
+    if (!r) (void)note(r.status());
+    return r;
+  }
+  Status on_reads_noted(std::size_t count) override {
+    return note(inner_.on_reads_noted(count));
+  }
   Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override {
     auto r = inner_.chain_link_before(op_id);
     if (!r) (void)note(r.status());
@@ -262,6 +270,40 @@ Result<sync::Enrolled> SyncClient::enroll(std::string_view url, const std::strin
     if (Status s = replica_.set_enrolled((*outcome)->user, (*outcome)->role, std::string(url)); !s)
       return s;
     return **outcome;
+  }
+}
+
+Result<sync::HistoryLog> SyncClient::fetch_history(std::string_view url,
+                                                   const std::string& collection,
+                                                   const std::string& id, milliseconds timeout) {
+  auto endpoint = parse_ws_url(url);
+  if (!endpoint) return endpoint.status();
+  const auto deadline = Clock::now() + timeout;
+  auto transport = options_.make_transport();
+  if (Status c = transport->connect(*endpoint, deadline); !c) return c;
+  RecordingStore store(replica_);
+  sync::ClientSession session(
+      store, sync::ClientSessionConfig{.device = replica_.device(),
+                                       .user = replica_.user(),
+                                       .schema_version = replica_.schema().version(),
+                                       .key = replica_.signing_key(),
+                                       .binding = transport->binding(),
+                                       .history_only = sync::HistoryRequest{collection, id}});
+  for (auto& f : session.start()) transport->send(std::move(f));
+  for (;;) {
+    auto frame = transport->receive(deadline);
+    if (!frame) return frame.status();
+    if (!*frame) return Status(Code::unreachable, "no answer from the server in time");
+    auto out = session.on_frame(**frame);
+    if (session.failed()) {
+      transport->close(Clock::now() + kCloseTime);
+      return store.error() ? *store.error() : *session.failure();
+    }
+    for (auto& f : out) transport->send(std::move(f));
+    if (session.history()) {
+      transport->close(Clock::now() + kCloseTime);
+      return *session.history();
+    }
   }
 }
 

@@ -60,6 +60,8 @@ Status record_unapplied(StoreTx& tx, const char* kind, const sync::Op& op, const
   boost::json::object detail;
   detail["digest"] = sync::digest_hex(digest);
   detail["chained"] = chained;
+  detail["collection"] = op.collection;  // ids only: what the op named, never its values
+  detail["record"] = op.record;
   if (r.status == sync::OpStatus::rejected) {
     detail["code"] = code_name(r.code);
     detail["reason"] = r.reason;

@@ -14,6 +14,7 @@
 
 #include "audit_writer.hpp"
 #include "directory_impl.hpp"
+#include "fieldsync/server/history.hpp"
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/sync/wire.hpp"
 #include "store_scope.hpp"
@@ -557,6 +558,35 @@ Result<ScopeSet> SqliteStore::scope_of(const Viewer& viewer) {
   if (!acquired) return acquired.status();
   Impl::Lease lease(*impl_, std::move(*acquired));
   return store_scope::scope_of(*(*lease).db, viewer);
+}
+
+Result<sync::RecordLog> SqliteStore::record_log(const std::string& collection,
+                                                const std::string& id) {
+  auto acquired = impl_->acquire();
+  if (!acquired) return acquired.status();
+  Impl::Lease lease(*impl_, std::move(*acquired));
+  crypto::Database& db = *(*lease).db;
+  if (Status s = db.exec("BEGIN"); !s) return s;  // one snapshot for the scope and the log
+  auto result = [&]() -> Result<sync::RecordLog> {
+    sync::RecordLog out;
+    auto scope = db.prepare("SELECT scope_item, created_by FROM records WHERE collection = ?1 "
+                            "AND id = ?2");
+    if (!scope) return scope.status();
+    auto row = scope->bind(1, collection).bind(2, id).step();
+    if (!row) return row.status();
+    if (!*row) return out;
+    out.exists = true;
+    out.scope.item = scope->column_text(0);
+    out.scope.creator = scope->column_text(1);
+    auto entries = read_history(db, collection, id, sync::kMaxHistoryEntries + 1);
+    if (!entries) return entries.status();
+    out.more = entries->size() > sync::kMaxHistoryEntries;
+    if (out.more) entries->pop_back();
+    out.entries = std::move(*entries);
+    return out;
+  }();
+  (void)db.exec(result ? "COMMIT" : "ROLLBACK");
+  return result;
 }
 
 Result<std::vector<std::vector<sync::SnapshotRecord>>> SqliteStore::read_items(

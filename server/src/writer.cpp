@@ -48,6 +48,16 @@ Status Writer::submit(sync::SubmittedPush push, Completion done) {
   return Status::ok();
 }
 
+Status Writer::submit_events(std::vector<audit::Event> events, std::function<void(Status)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status(Code::internal, "the server is shutting down; send again later");
+    queue_.push_back(Submission{{}, nullptr, std::move(events), std::move(done)});
+  }
+  cv_.notify_one();
+  return Status::ok();
+}
+
 void Writer::stop() {
   {
     std::lock_guard lock(mu_);
@@ -119,6 +129,12 @@ void Writer::process(std::vector<Submission>& group) {
     auto tx = store_.begin();
     if (!tx) return tx.status();
     for (const Submission& sub : group) {
+      if (!sub.done) {
+        for (const auto& e : sub.events)
+          if (auto seq = (*tx)->append_audit(e); !seq) return seq.status();
+        results.emplace_back();
+        continue;
+      }
       auto r = apply_push(**tx, sub.push, schema_,
                           {now, config_.max_ahead_ms, config_.enforce_scopes, false}, &scopes);
       if (!r) return r.status();  // destroying the tx rolls the whole group back
@@ -131,7 +147,10 @@ void Writer::process(std::vector<Submission>& group) {
     failed_groups_.fetch_add(1);
     for (Submission& sub : group) {
       submissions_.fetch_add(1);  // before the callback: a waiter may read it at once
-      sub.done(failure);
+      if (sub.done)
+        sub.done(failure);
+      else if (sub.events_done)
+        sub.events_done(failure);
     }
     return;
   }
@@ -159,7 +178,10 @@ void Writer::process(std::vector<Submission>& group) {
   if (!accepted.empty()) known_head_ = std::max(known_head_.value_or(0), accepted.back().seq);
   for (std::size_t i = 0; i < group.size(); ++i) {
     submissions_.fetch_add(1);
-    group[i].done(std::move(results[i]));
+    if (group[i].done)
+      group[i].done(std::move(results[i]));
+    else if (group[i].events_done)
+      group[i].events_done(Status::ok());
   }
   if (fan_out_ && !accepted.empty()) fan_out_(accepted);
 }

@@ -19,8 +19,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/json.hpp>
 
 #include "fieldsync/crypto/tls_binding.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/sync/server_session.hpp"
 
 namespace fieldsync::server {
@@ -233,6 +235,14 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
                           s.to_string());
     }
     if (a.read_items) execute(proto_.on_items(shared_.store.read_items(*a.read_items)));
+    if (a.record_reads) record_reads(std::move(*a.record_reads));
+    if (a.read_history) {
+      auto log = shared_.store.record_log(a.read_history->collection, a.read_history->id);
+      if (!log)
+        shared_.log->error("session {}: history read failed: {}", device_or_none(),
+                           log.status().to_string());
+      execute(proto_.on_history(log));
+    }
     if (a.submit) submit(std::move(*a.submit));
     if (a.read) {
       pending_read_ = *a.read;
@@ -243,6 +253,28 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
       close_after_send_ = true;
       maybe_close();
     }
+  }
+
+  // Reads go to the audit log through the writer, as this session's user and device; ids
+  // only, never record content.
+  void record_reads(sync::Reads&& reads) {
+    std::vector<audit::Event> events;
+    events.reserve(reads.events.size());
+    const std::int64_t now = shared_.now_ms();
+    for (const auto& e : reads.events) {
+      boost::json::object detail{{"what", e.what}};
+      if (e.at_ms != 0) detail["device_ms"] = e.at_ms;
+      events.push_back(audit::Event{"read", now, proto_.user(), proto_.device(),
+                                    e.collection + "/" + e.id, boost::json::serialize(detail)});
+    }
+    const std::uint64_t batch = reads.batch;
+    auto self = shared_from_this();
+    Status s = shared_.writer->submit_events(std::move(events), [self, batch](Status r) {
+      net::post(self->ws_.get_executor(), [self, batch, r = std::move(r)]() {
+        if (!self->aborted_) self->execute(self->proto_.on_reads_recorded(batch, r));
+      });
+    });
+    if (!s) execute(proto_.on_reads_recorded(batch, s));
   }
 
   void submit(sync::SubmittedPush&& push) {

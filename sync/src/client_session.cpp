@@ -21,7 +21,7 @@ std::vector<std::string> ClientSession::start() {
 bool ClientSession::up_to_date() const {
   return welcomed_ && !failed() && caught_up_ && !pull_in_flight_ && outbox_drained_ &&
          !push_batch_in_flight_ && (!scoped_ || scope_seen_) && !fetch_in_flight_ &&
-         to_fetch_.empty();
+         to_fetch_.empty() && reads_drained_ && !reads_in_flight_;
 }
 
 std::vector<std::string> ClientSession::fail(Status s) {
@@ -86,7 +86,8 @@ std::vector<std::string> ClientSession::on_frame(std::string_view frame) {
         if constexpr (std::is_same_v<T, Welcome> || std::is_same_v<T, Ack> ||
                       std::is_same_v<T, Changes> || std::is_same_v<T, Error> ||
                       std::is_same_v<T, Challenge> || std::is_same_v<T, Scope> ||
-                      std::is_same_v<T, Snapshot>) {
+                      std::is_same_v<T, Snapshot> || std::is_same_v<T, Noted> ||
+                      std::is_same_v<T, HistoryLog>) {
           return handle(msg);
         } else {
           return fail({Code::unexpected_message, "server sent a client-side message"});
@@ -121,6 +122,12 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   lease_ = m.lease;
   scoped_ = m.scoped && !m.wipe;
   std::vector<std::string> out;
+  if (config_.history_only) {
+    history_in_flight_ = true;
+    out.push_back(encode(*config_.history_only));
+    return out;
+  }
+  for (auto& f : next_reads()) out.push_back(std::move(f));
   if (wipe_) {
     caught_up_ = true;  // a revoked device is sent nothing: it only uploads
   } else {
@@ -200,8 +207,41 @@ std::vector<std::string> ClientSession::handle(const Snapshot& m) {
   return next_fetch();
 }
 
+std::vector<std::string> ClientSession::next_reads() {
+  if (!welcomed_ || failed() || reads_in_flight_) return {};
+  auto reads = store_.pending_reads(config_.reads_batch);
+  if (!reads) return fail(reads.status());
+  if (reads->empty()) {
+    reads_drained_ = true;
+    return {};
+  }
+  reads_drained_ = false;
+  Reads r{next_reads_batch_++, std::move(*reads)};
+  reads_in_flight_ = std::make_pair(r.batch, r.events.size());
+  return {encode(r)};
+}
+
+std::vector<std::string> ClientSession::handle(const Noted& m) {
+  if (!reads_in_flight_ || reads_in_flight_->first != m.batch)
+    return fail({Code::unexpected_message, "noted for a reads batch that is not in flight"});
+  if (Status s = store_.on_reads_noted(reads_in_flight_->second); !s) return fail(s);
+  reads_noted_ += reads_in_flight_->second;
+  reads_in_flight_.reset();
+  return next_reads();
+}
+
+std::vector<std::string> ClientSession::handle(const HistoryLog& m) {
+  if (!history_in_flight_) return fail({Code::unexpected_message, "a history nobody asked for"});
+  history_in_flight_ = false;
+  history_ = m;
+  return {};
+}
+
 std::vector<std::string> ClientSession::handle(const Error& m) {
   if (m.fatal) return fail({m.code, m.message});
+  // A history request or a reads batch the server could not answer: the session ends with
+  // the reason (reads are sent again next time).
+  if (history_in_flight_ || reads_in_flight_) return fail({m.code, m.message});
   // A non-fatal error (the server could not commit a batch): the batch stays in the outbox
   // and is sent again.
   if (push_batch_in_flight_) {

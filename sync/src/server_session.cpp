@@ -56,8 +56,11 @@ SessionActions ServerSession::on_frame(std::string_view frame, std::uint64_t hea
   if (const auto* p = std::get_if<Push>(&*m)) return handle(*p);
   if (const auto* p = std::get_if<Pull>(&*m)) return handle(*p);
   if (const auto* f = std::get_if<Fetch>(&*m)) return handle(*f);
-  return protocol_error(Code::unexpected_message,
-                        "a device may send hello, enroll, auth, push, pull and fetch only");
+  if (const auto* r = std::get_if<Reads>(&*m)) return handle(*r);
+  if (const auto* h = std::get_if<HistoryRequest>(&*m)) return handle(*h);
+  return protocol_error(
+      Code::unexpected_message,
+      "a device may send hello, enroll, auth, push, pull, fetch, reads and history only");
 }
 
 SessionActions ServerSession::handle(const Hello& m, std::uint64_t head, std::int64_t now_ms) {
@@ -397,6 +400,79 @@ SessionActions ServerSession::handle(const Push& m) {
   // Refusals go to the writer too: the audit log records every op of the push.
   pending_.emplace(m.batch, std::move(batch));
   a.submit = std::move(submit);
+  return a;
+}
+
+SessionActions ServerSession::handle(const Reads& m) {
+  SessionActions a;
+  for (const auto& e : m.events) {
+    if (!schema_.collection(e.collection) || !is_valid_record_id(e.id)) {
+      a.send.push_back(encode(Error{Code::invalid_argument,
+                                    "reads batch " + std::to_string(m.batch) +
+                                        " names an unknown record '" + e.collection + "/" + e.id +
+                                        "'; nothing of it was recorded",
+                                    false}));
+      return a;
+    }
+  }
+  if (m.batch == 0)
+    return protocol_error(Code::invalid_argument, "a reads batch number starts at 1");
+  a.record_reads = m;
+  return a;
+}
+
+SessionActions ServerSession::on_reads_recorded(std::uint64_t batch, const Status& status) {
+  SessionActions a;
+  if (batch == 0) return a;
+  if (status)
+    a.send.push_back(encode(Noted{batch}));
+  else
+    a.send.push_back(encode(Error{status.code(),
+                                  "reads batch " + std::to_string(batch) +
+                                      " was not recorded: " + status.message() + "; send it again",
+                                  false}));
+  return a;
+}
+
+SessionActions ServerSession::handle(const HistoryRequest& m) {
+  SessionActions a;
+  if (upload_only_) {
+    a.send.push_back(
+        encode(Error{Code::revoked, "this device was revoked: nothing is sent to it", false}));
+    return a;
+  }
+  if (history_) return protocol_error(Code::unexpected_message, "a history is already in flight");
+  if (!schema_.collection(m.collection) || !is_valid_record_id(m.id)) {
+    a.send.push_back(encode(
+        Error{Code::invalid_argument, "no such record '" + m.collection + "/" + m.id + "'", false}));
+    return a;
+  }
+  history_ = m;
+  a.read_history = m;
+  return a;
+}
+
+SessionActions ServerSession::on_history(const Result<RecordLog>& log) {
+  if (!history_) return {};
+  const HistoryRequest request = std::move(*history_);
+  history_.reset();
+  SessionActions a;
+  const std::string what = request.collection + "/" + request.id;
+  if (!log) {
+    a.send.push_back(encode(Error{log.status().code(),
+                                  "the history of " + what + " could not be read: " +
+                                      log.status().message(),
+                                  false}));
+    return a;
+  }
+  // A record outside the scope is answered like one that does not exist: nothing about it.
+  if (!log->exists || log->entries.empty() || (scoped_ && !visibility_.sees(log->scope))) {
+    a.send.push_back(encode(Error{Code::not_found, "no record " + what + " in this scope", false}));
+    return a;
+  }
+  a.send.push_back(encode(HistoryLog{request.collection, request.id, log->entries, log->more}));
+  ReadEvent read{request.collection, request.id, 0, "history"};
+  a.record_reads = Reads{0, {read}};
   return a;
 }
 

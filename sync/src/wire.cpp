@@ -166,6 +166,38 @@ struct Encoder {
     o["more"] = m.more;
     return o;
   }
+  json::object operator()(const Reads& m) const {
+    json::object o = envelope("reads");
+    o["batch"] = m.batch;
+    json::array es;
+    es.reserve(m.events.size());
+    for (const auto& e : m.events) es.push_back(json::object{{"c", e.collection}, {"r", e.id}, {"at", e.at_ms}});
+    o["events"] = std::move(es);
+    return o;
+  }
+  json::object operator()(const Noted& m) const {
+    json::object o = envelope("noted");
+    o["batch"] = m.batch;
+    return o;
+  }
+  json::object operator()(const HistoryRequest& m) const {
+    json::object o = envelope("history");
+    o["c"] = m.collection;
+    o["r"] = m.id;
+    return o;
+  }
+  json::object operator()(const HistoryLog& m) const {
+    json::object o = envelope("history_log");
+    o["c"] = m.collection;
+    o["r"] = m.id;
+    json::array es;
+    es.reserve(m.entries.size());
+    for (const auto& e : m.entries)
+      es.push_back(json::object{{"seq", e.seq}, {"op", to_json(e.op)}, {"at", e.received_ms}});
+    o["entries"] = std::move(es);
+    o["more"] = m.more;
+    return o;
+  }
   json::object operator()(const Error& m) const {
     json::object o = envelope("error");
     o["code"] = code_name(m.code);
@@ -380,6 +412,51 @@ Result<Message> decode_fetch(Reader& r) {
   return finish(r, std::move(m));
 }
 
+Result<Message> decode_reads(Reader& r) {
+  Reads m;
+  m.batch = r.u64("batch");
+  if (const json::array* es = r.array("events")) {
+    if (es->size() > kMaxReadEvents)
+      return Status(Code::frame_too_large,
+                    "a reads frame holds at most " + std::to_string(kMaxReadEvents) + " events");
+    for (const auto& v : *es) {
+      if (!v.is_object()) return malformed("a read event must be an object");
+      Reader er(v.get_object());
+      ReadEvent e;
+      e.collection = er.str("c");
+      e.id = er.str("r");
+      e.at_ms = er.i64("at");
+      if (!er.error().is_ok()) return er.error();
+      m.events.push_back(std::move(e));
+    }
+  }
+  return finish(r, std::move(m));
+}
+
+Result<Message> decode_history_log(Reader& r) {
+  HistoryLog m;
+  m.collection = r.str("c");
+  m.id = r.str("r");
+  m.more = r.boolean("more", false);
+  if (const json::array* es = r.array("entries")) {
+    for (const auto& v : *es) {
+      if (!v.is_object()) return malformed("a history entry must be an object");
+      Reader er(v.get_object());
+      HistoryEntry e;
+      e.seq = er.u64("seq");
+      e.received_ms = er.i64("at");
+      const json::value* opv = v.get_object().if_contains("op");
+      if (!opv) er.fail("op", "an operation");
+      if (!er.error().is_ok()) return er.error();
+      auto op = op_from_json(*opv);
+      if (!op) return op.status();
+      e.op = std::move(*op);
+      m.entries.push_back(std::move(e));
+    }
+  }
+  return finish(r, std::move(m));
+}
+
 Result<Message> decode_snapshot(Reader& r) {
   Snapshot m;
   if (const json::array* rs = r.array("records")) {
@@ -516,6 +593,19 @@ Result<Message> decode(std::string_view frame) {
   if (type == "scope") return decode_scope(r);
   if (type == "fetch") return decode_fetch(r);
   if (type == "snapshot") return decode_snapshot(r);
+  if (type == "reads") return decode_reads(r);
+  if (type == "noted") {
+    Noted m;
+    m.batch = r.u64("batch");
+    return finish(r, m);
+  }
+  if (type == "history") {
+    HistoryRequest m;
+    m.collection = r.str("c");
+    m.id = r.str("r");
+    return finish(r, std::move(m));
+  }
+  if (type == "history_log") return decode_history_log(r);
   if (type == "error") {
     Error m;
     m.code = code_from_name(r.str("code"));

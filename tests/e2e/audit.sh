@@ -117,7 +117,11 @@ json_lines_check "$work/export1" \
   'any(e["kind"] == "op" and e["device"] == sys.argv[3] for e in d) and any(e["kind"] == "op" and e["device"] == sys.argv[4] for e in d)' \
   "${device_id[ana2]}" "${device_id[ben]}"
 json_lines_check "$work/export1" \
-  '[(e["user"], e["subject"], e["detail"]) for e in d if e["kind"] == "read"] == [("lee", "cases/case-1", {"what": "history"})]'
+  '[(e["user"], e["subject"], e["detail"]) for e in d if e["kind"] == "read" and e["device"] == ""] == [("lee", "cases/case-1", {"what": "history"})]'
+# Ben opened the case on his device right after it arrived (fieldsync get): reported at sync.
+json_lines_check "$work/export1" \
+  'any(e["kind"] == "read" and e["user"] == "ben" and e["device"] == sys.argv[3] and e["detail"]["what"] == "opened" for e in d)' \
+  "${device_id[ben]}"
 json_lines_check "$work/export1" \
   'all(len(e["hash"]) == 64 and e["at"].endswith("Z") and e["at_ms"] > 0 for e in d)'
 # A second export shows the first one's read, with what it selected and how many entries.
@@ -130,6 +134,27 @@ ADMIN audit export --since 0 --case case-1 --as lee >"$work/export3"
 json_lines_check "$work/export3" \
   'sum(1 for e in d if e["kind"] == "read" and e["detail"]["what"] == "export") == 1'
 out=$(ADMIN audit verify) || fail "audit verify after the reads failed: $out"
+
+# On a device: the same history, fetched from the server (the replica holds only the current
+# state); a record outside the device's scope is not found. Opening a record with `get` is a
+# read the server hears of at the next sync.
+dev ben history cases case-1 --server "$url" >"$work/dev_history" || fail "fieldsync history failed"
+grep -qE "^#[0-9]+  server $stamp  device $stamp(\+[0-9]+)?  user ana  device ${device_id[ana2]}  op " \
+  "$work/dev_history" || fail "device history lacks ana's second device: $(cat "$work/dev_history")"
+grep -q '^  risk (concurrent_edit): open for review$' "$work/dev_history" ||
+  fail "device history lacks the conflict: $(cat "$work/dev_history")"
+dev ana put clients cl-2 name="Only Ana" >/dev/null
+sync_ok ana
+dev ana history clients cl-2 --server "$url" >/dev/null || fail "ana cannot see her own client"
+set +e
+dev ben history clients cl-2 --server "$url" >/dev/null 2>"$work/err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "ben read the history of a record he does not hold"
+dev ben get cases case-1 >/dev/null
+sync_ok ben
+reads=$(sqlite3 "$data/fieldsync.db" "SELECT count(*) FROM audit_log WHERE kind = 'read' AND user = 'ben' AND device = '${device_id[ben]}' AND subject = 'cases/case-1'")
+[ "$reads" -ge 2 ] || fail "ben's history fetch and record opening were not both audited ($reads)"
 
 # Stop the server and change one byte of one operation in the log.
 kill "$server_pid"

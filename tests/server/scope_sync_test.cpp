@@ -40,6 +40,18 @@ crypto::Credential credential() {
 }
 
 // One integer from a replica's file, read through a separate connection under its key.
+// One integer from the server's (plain) store.
+std::int64_t store_query_int(const std::string& path, const std::string& sql) {
+  auto db = crypto::Database::open(path, {});
+  REQUIRE(db);
+  auto st = (*db)->prepare(sql);
+  REQUIRE(st);
+  auto row = st->step();
+  REQUIRE(row);
+  REQUIRE(*row);
+  return st->column_int(0);
+}
+
 std::int64_t query_int(const std::string& path, const std::string& sql) {
   auto key = crypto::open_key(path, credential());
   REQUIRE(key);
@@ -338,4 +350,44 @@ TEST_CASE("scopes: a connected device is told at once when a case comes into its
   stop.request_stop();
   t.join();
   CHECK(arrived);
+}
+
+TEST_CASE("audit: a device's history request is scoped, and its reads reach the audit log",
+          "[scope][audit]") {
+  Programme p;
+  Device ana(p, "ana");
+  Device ben(p, "ben");
+  open_case(ana, "ana1", "ana");
+  open_case(ben, "ben1", "ben");
+  ana.put("cases", "case-ana1", {{"status", Kind::set, "planning"}});
+  ana.sync();
+  ben.sync();
+
+  auto own = ana.client->fetch_history(p.url, "cases", "case-ana1", 10s);
+  INFO(own.status().to_string());
+  REQUIRE(own);
+  REQUIRE(own->entries.size() == 2);
+  CHECK(own->entries[0].op.user == "ana");
+  CHECK(own->entries[1].received_ms >= own->entries[0].received_ms);
+  // Another worker's case is answered like a case that does not exist.
+  auto other = ana.client->fetch_history(p.url, "cases", "case-ben1", 10s);
+  REQUIRE_FALSE(other);
+  CHECK(other.status().code() == Code::not_found);
+  auto none = ana.client->fetch_history(p.url, "cases", "no-such-case", 10s);
+  CHECK(none.status().code() == Code::not_found);
+
+  REQUIRE(ana.replica->note_read("cases", "case-ana1"));
+  REQUIRE(ana.replica->note_read("clients", "client-ana1"));
+  ana.sync();
+  auto pending = ana.replica->pending_reads(10);
+  REQUIRE(pending);
+  CHECK(pending->empty());
+  // Three reads of ana's device: the history she fetched and the two records she opened.
+  const std::string db = p.server.data_dir() + "/fieldsync.db";
+  CHECK(store_query_int(db, "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
+                            "user = 'ana' AND device = '" +
+                                ana.replica->device() + "'") == 3);
+  CHECK(store_query_int(db, "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
+                            "subject = 'cases/case-ben1'") == 0);
+  p.verify_audit();
 }

@@ -66,6 +66,9 @@ class FailingStore final : public server::ServerStore {
     return inner_.read_items(items);
   }
   Result<std::uint64_t> head() override { return inner_.head(); }
+  Result<sync::RecordLog> record_log(const std::string& c, const std::string& id) override {
+    return inner_.record_log(c, id);
+  }
   Result<std::optional<server::RecordRow>> get_record(const std::string& c,
                                                       const std::string& id) override {
     return inner_.get_record(c, id);

@@ -175,6 +175,10 @@ class Replica final : public sync::ClientStore {
 
   // --- Queries ---
 
+  // Remembers that the user opened a record here (shown in full), for the server's audit
+  // log: reported at the next sync (ids and the device's time only).
+  Status note_read(const std::string& collection, const std::string& id);
+
   // The record, also when deleted (RecordView::deleted); nullopt when never seen.
   Result<std::optional<RecordView>> get(const std::string& collection, const std::string& id);
   // The records of a collection that are not deleted, sorted by id.
@@ -198,6 +202,8 @@ class Replica final : public sync::ClientStore {
   Result<sync::ScopeApplied> apply_scope(const sync::Scope& scope) override;
   Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override;
   Status mark_fetched(const std::vector<std::string>& items) override;
+  Result<std::vector<sync::ReadEvent>> pending_reads(std::size_t limit) override;
+  Status on_reads_noted(std::size_t count) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

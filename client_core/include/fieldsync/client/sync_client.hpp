@@ -95,6 +95,11 @@ class SyncClient {
   Result<sync::Enrolled> enroll(std::string_view url, const std::string& code,
                                 std::chrono::milliseconds timeout);
 
+  // A record's log from the server (one connection, no retries), for its history when the
+  // replica holds only its current state. The server answers only for records in this
+  // device's scope (Code::not_found otherwise) and records the read in its audit log.
+  Result<sync::HistoryLog> fetch_history(std::string_view url, const std::string& collection,
+                                         const std::string& id, std::chrono::milliseconds timeout);
   // A local write was made (through any Replica object on the same file): push soon.
   void notify_local_change() { local_change_.store(true); }
 

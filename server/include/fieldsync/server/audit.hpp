@@ -6,11 +6,11 @@
 //     hash    BLAKE2b over the previous entry's hash and every other column (entry_hash)
 //     kinds   op          an accepted operation; subject: its op id; detail: {log, digest,
 //                         skewed}: its row in the sync log and the digest of that row's op_json
-//             refused     an operation the server refused; detail: {digest, chained, code,
-//                         reason}; subject "push" for a whole push that could not be
+//             refused     an operation the server refused; detail: {digest, chained,
+//                         collection, record, code, reason}; subject "push" for a whole push that could not be
 //                         attributed (a bad signature, a broken chain)
 //             repeat      an op of a device's chain already in the log (sent again before
-//                         it was signed); detail: {digest, chained, log}
+//                         it was signed); detail: {digest, chained, collection, record, log}
 //             batch       a device's signature over its chain; detail: {last, head, sig}
 //             device      a device's key became known or its state changed; detail: {event,
 //                         key?}

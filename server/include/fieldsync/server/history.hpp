@@ -13,6 +13,10 @@
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/history.hpp"
 
+namespace fieldsync::crypto {
+class Database;
+}
+
 namespace fieldsync::server {
 
 // Every log entry of record `id` of `collection`, in server sequence order; empty when the
@@ -22,5 +26,9 @@ namespace fieldsync::server {
 Result<std::vector<sync::HistoryEntry>> read_history(const StoreFile& file,
                                                      const std::string& collection,
                                                      const std::string& id);
+// The same on a connection the caller owns, at most `limit` entries (the oldest).
+Result<std::vector<sync::HistoryEntry>> read_history(crypto::Database& db,
+                                                     const std::string& collection,
+                                                     const std::string& id, std::size_t limit);
 
 }  // namespace fieldsync::server

@@ -21,6 +21,7 @@
 #include "fieldsync/server/scope.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/merge.hpp"
+#include "fieldsync/sync/server_session.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::server {
@@ -98,6 +99,9 @@ class ServerStore {
   virtual Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
       const std::vector<std::string>& items) = 0;
   virtual Result<std::uint64_t> head() = 0;
+  // A record's log, oldest first (at most sync::kMaxHistoryEntries), and its scope.
+  virtual Result<sync::RecordLog> record_log(const std::string& collection,
+                                             const std::string& id) = 0;
   virtual Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                                       const std::string& id) = 0;
 };

@@ -67,6 +67,8 @@ class Writer {
   Status submit(std::vector<sync::Op> ops, Completion done);
   // A push as a session submitted it (apply_push in apply.hpp): results for push.ops.
   Status submit(sync::SubmittedPush push, Completion done);
+  // Audit events to append (reads reported by a device, ...); `done` gets the outcome.
+  Status submit_events(std::vector<audit::Event> events, std::function<void(Status)> done);
 
   // Stops taking submissions, finishes everything already queued (completions and fan-out
   // included), joins the thread. Idempotent.
@@ -83,7 +85,9 @@ class Writer {
  private:
   struct Submission {
     sync::SubmittedPush push;
-    Completion done;
+    Completion done;  // null for events
+    std::vector<audit::Event> events{};
+    std::function<void(Status)> events_done{};
   };
   void run();
   void process(std::vector<Submission>& group);

@@ -13,7 +13,11 @@
 //   scope                   -> the store purges what left the scope and names what it gained;
 //                              fetch (at most kMaxFetchItems per frame, one in flight)
 //   snapshot                -> the store merges the records; the next fetch when more = false
+//   (after welcome)         -> reads: the records opened on the device, a batch at a time;
+//                              noted -> the store forgets them, next batch
 //   error (fatal)           -> failed(); the transport closes
+// With config.history_only the session instead sends one history request after welcome and
+// is done when the history_log arrives.
 // At most one push and one pull are in flight. Rejected operations stay in the store and
 // never hold back the ones behind them.
 //
@@ -26,6 +30,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fieldsync/crypto/hash.hpp"
@@ -65,6 +70,12 @@ class ClientStore {
   virtual Status apply_snapshot(const std::vector<SnapshotRecord>& records) = 0;
   // The items' snapshots are all merged: they count in scope_digest() from now on.
   virtual Status mark_fetched(const std::vector<std::string>& items) = 0;
+  // Reads of records on the device not yet reported to the server, oldest first (a store
+  // that records none keeps these defaults) / the oldest `count` of them are recorded.
+  virtual Result<std::vector<ReadEvent>> pending_reads(std::size_t /*limit*/) {
+    return std::vector<ReadEvent>{};
+  }
+  virtual Status on_reads_noted(std::size_t /*count*/) { return Status::ok(); }
 };
 
 struct ClientSessionConfig {
@@ -77,6 +88,10 @@ struct ClientSessionConfig {
   const crypto::SigningKey* key = nullptr;
   // The transport's channel binding (e.g. a TLS exporter value); empty without one.
   std::string binding{};
+  // Set: the session only asks for this record's history (no push, pull or reads) and is
+  // done when history() holds the answer.
+  std::optional<HistoryRequest> history_only{};
+  std::size_t reads_batch = 500;
 };
 
 class ClientSession {
@@ -106,6 +121,9 @@ class ClientSession {
   std::size_t received() const { return received_; }
   std::size_t purged() const { return purged_; }  // records purged (left the scope)
   std::size_t snapshot_records() const { return snapshot_records_; }
+  std::size_t reads_noted() const { return reads_noted_; }  // reads the server recorded
+  // The answer to config.history_only, once it came.
+  const std::optional<HistoryLog>& history() const { return history_; }
 
  private:
   std::vector<std::string> fail(Status s);
@@ -118,6 +136,9 @@ class ClientSession {
   std::vector<std::string> handle(const Scope& m);
   std::vector<std::string> handle(const Snapshot& m);
   std::vector<std::string> next_fetch();
+  std::vector<std::string> next_reads();
+  std::vector<std::string> handle(const Noted& m);
+  std::vector<std::string> handle(const HistoryLog& m);
 
   ClientStore& store_;
   ClientSessionConfig config_;
@@ -144,6 +165,12 @@ class ClientSession {
   bool fetch_in_flight_ = false;
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;
+  std::uint64_t next_reads_batch_ = 1;
+  std::optional<std::pair<std::uint64_t, std::size_t>> reads_in_flight_;  // batch, count
+  bool reads_drained_ = false;
+  std::size_t reads_noted_ = 0;
+  bool history_in_flight_ = false;
+  std::optional<HistoryLog> history_;
 };
 
 }  // namespace fieldsync::sync

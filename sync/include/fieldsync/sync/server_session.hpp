@@ -94,6 +94,14 @@ struct SubmittedPush {
   std::optional<SignedChain> chain{};
 };
 
+// A record's log for a history request, and the record's scope (to check visibility).
+struct RecordLog {
+  bool exists = false;  // the record is in the store
+  EntryScope scope{};
+  std::vector<HistoryEntry> entries;  // oldest first, at most kMaxHistoryEntries
+  bool more = false;                  // the log holds more
+};
+
 struct SessionActions {
   std::vector<std::string> send;             // frames to send, in order
   std::optional<SubmittedPush> submit;       // ops to apply durably (then call on_committed)
@@ -103,6 +111,10 @@ struct SessionActions {
   bool load_scope = false;                   // read the user's scope (then call on_scope)
   std::optional<std::vector<std::string>> save_scope;  // the device's items now are these
   std::optional<std::vector<std::string>> read_items;  // read these items (then on_items)
+  // Record these reads in the audit log as this session's user and device (then call
+  // on_reads_recorded; batch 0: no answer is due).
+  std::optional<Reads> record_reads;
+  std::optional<HistoryRequest> read_history;  // read the record's log (then on_history)
   bool close = false;                                  // close after sending
 };
 
@@ -131,6 +143,10 @@ class ServerSession {
                           std::int64_t now_ms);
   // The records of the items of the last `read_items` action, in its order.
   SessionActions on_items(const Result<std::vector<std::vector<SnapshotRecord>>>& records);
+  // The audit log took (or could not take) the reads of `record_reads`.
+  SessionActions on_reads_recorded(std::uint64_t batch, const Status& status);
+  // The answer to `read_history`.
+  SessionActions on_history(const Result<RecordLog>& log);
   // The log read for the last `read` action.
   SessionActions on_read(Changes changes);
   // Entries just committed by the writer (contiguous, ascending). Ops of this session's own
@@ -160,6 +176,8 @@ class ServerSession {
   SessionActions handle(const Pull& m);
   SessionActions protocol_error(Code code, std::string message);
   SessionActions handle(const Fetch& m);
+  SessionActions handle(const Reads& m);
+  SessionActions handle(const HistoryRequest& m);
   // The scope frame that brings the device from what it holds to visibility_.
   SessionActions announce_scope(bool always);
   static void append(SessionActions& a, SessionActions more);
@@ -183,6 +201,7 @@ class ServerSession {
     std::vector<std::size_t> submitted;  // indexes of results awaiting the writer
   };
   std::map<std::uint64_t, PendingBatch> pending_;
+  std::optional<HistoryRequest> history_;  // in flight
   SessionActions read_more(std::uint64_t after);
   bool read_in_flight_ = false;
   bool read_is_internal_ = false;  // the read fills the live stream, not a client pull

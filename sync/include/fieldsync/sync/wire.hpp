@@ -15,6 +15,10 @@
 //   scope    full, add[], remove[], digest          server -> client, when the scope changed
 //   fetch    items[{item, have}]                    client -> server, after a scope
 //   snapshot records[{collection, id, state}], more server -> client, answers a fetch
+//   reads    batch, events[{c, r, at}]              client -> server: records the device opened
+//   noted    batch                                  server -> client, the reads are recorded
+//   history  c, r                                   client -> server: a record's history
+//   history_log c, r, entries[{seq, op, at}], more  server -> client, answers a history
 //   error    code, message, fatal                   either way
 // A frame over kMaxFrameBytes, not JSON, without a known "t", or with a "v" other than
 // kProtocolVersion decodes to an error Status naming the problem.
@@ -29,6 +33,7 @@
 #include <vector>
 
 #include "fieldsync/status.hpp"
+#include "fieldsync/sync/history.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op.hpp"
 #include "fieldsync/sync/scope.hpp"
@@ -38,12 +43,15 @@ namespace fieldsync::sync {
 // The protocol version. Changelog:
 //   1  first version: hello/welcome, push/ack, pull/changes, live changes, error.
 //   2  scopes: hello.scope, scope, fetch, snapshot.
-//   3  the audit trail: push.chain (a device signs each batch of its chain of operations).
+//   3  the audit trail: push.chain (a device signs each batch of its chain of operations),
+//      reads/noted (reads of records on the device), history/history_log.
 inline constexpr int kProtocolVersion = 3;
 inline constexpr std::size_t kMaxFrameBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxPushOps = 1000;
 inline constexpr std::uint32_t kMaxPullLimit = 5000;
 inline constexpr std::size_t kMaxFetchItems = 500;
+inline constexpr std::size_t kMaxReadEvents = 1000;
+inline constexpr std::size_t kMaxHistoryEntries = 2000;
 
 struct Hello {
   std::string device;
@@ -182,6 +190,37 @@ struct Snapshot {
   bool more = false;
 };
 
+// A record the device's user opened (read) on the device, at the device's clock.
+struct ReadEvent {
+  std::string collection;
+  std::string id;
+  std::int64_t at_ms = 0;
+  std::string what = "opened";  // server side only: what kind of read (never encoded)
+};
+
+struct Reads {
+  std::uint64_t batch = 0;
+  std::vector<ReadEvent> events;  // at most kMaxReadEvents
+};
+
+struct Noted {
+  std::uint64_t batch = 0;
+};
+
+struct HistoryRequest {
+  std::string collection;
+  std::string id;
+};
+
+// The record's log entries (history.hpp), oldest first; more: the log holds more than
+// kMaxHistoryEntries of them and the oldest are shown.
+struct HistoryLog {
+  std::string collection;
+  std::string id;
+  std::vector<HistoryEntry> entries;
+  bool more = false;
+};
+
 struct Error {
   Code code = Code::internal;
   std::string message;
@@ -189,7 +228,8 @@ struct Error {
 };
 
 using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error, Challenge, Auth,
-                             Enroll, Enrolled, Scope, Fetch, Snapshot>;
+                             Enroll, Enrolled, Scope, Fetch, Snapshot, Reads, Noted,
+                             HistoryRequest, HistoryLog>;
 
 std::string encode(const Message& m);
 
