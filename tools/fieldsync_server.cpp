@@ -95,6 +95,7 @@ static int run_main(int argc, char** argv) {
   std::string key_file;
   std::string new_key_file;
   std::string audit_key;
+  std::string log_level = "info";
   std::string tls_cert;
   std::string tls_key;
   bool insecure_behind_proxy = false;
@@ -125,6 +126,11 @@ static int run_main(int argc, char** argv) {
                  "operations (default DIR/audit.key, made on first start, mode 0600); keep a "
                  "copy of its public half, logged at start, where the store cannot change it")
       ->type_name("FILE");
+  app.add_option("--log-level", log_level,
+                 "how much to log on stderr/stdout: ids, counts and states only, never record "
+                 "content, at every level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
   app.add_option("--tls-cert", tls_cert,
                  "serve TLS only (wss://, https://) with the PEM certificate chain in FILE, leaf "
                  "first; needs --tls-key")
@@ -159,6 +165,7 @@ static int run_main(int argc, char** argv) {
   config.data_dir = data_dir;
   config.key_file = key_file;
   config.audit_key_file = audit_key;
+  config.log_level = log_level;
   config.host = addr->host;
   config.port = addr->port;
   config.tls_cert_file = tls_cert;

@@ -35,7 +35,7 @@ expect_error() {
 ADMIN team add north >/dev/null
 for u in ana ben; do ADMIN user add "$u" --role worker --team north >/dev/null; done
 ADMIN user add lee --role lead --team north >/dev/null
-start_server server --listen 127.0.0.1:0
+start_server server --listen 127.0.0.1:0 --log-level debug
 url="ws://$addr"
 
 export PASS="a long passphrase"
@@ -144,6 +144,7 @@ grep -qE "^#[0-9]+  server $stamp  device $stamp(\+[0-9]+)?  user ana  device ${
 grep -q '^  risk (concurrent_edit): open for review$' "$work/dev_history" ||
   fail "device history lacks the conflict: $(cat "$work/dev_history")"
 dev ana put clients cl-2 name="Only Ana" >/dev/null
+dev ana note case-1 "spoke about the eviction notice" >/dev/null
 sync_ok ana
 dev ana history clients cl-2 --server "$url" >/dev/null || fail "ana cannot see her own client"
 set +e
@@ -155,6 +156,11 @@ dev ben get cases case-1 >/dev/null
 sync_ok ben
 reads=$(sqlite3 "$data/fieldsync.db" "SELECT count(*) FROM audit_log WHERE kind = 'read' AND user = 'ben' AND device = '${device_id[ben]}' AND subject = 'cases/case-1'")
 [ "$reads" -ge 2 ] || fail "ben's history fetch and record opening were not both audited ($reads)"
+
+# The server's own log, at debug level, names ids only: no client name, no note text.
+for text in "Amina" "Only Ana" "eviction notice" "housing-first"; do
+  ! grep -q "$text" "$work/server.out" "$work/server.err" || fail "the server logged record content: $text"
+done
 
 # Stop the server and change one byte of one operation in the log.
 kill "$server_pid"

@@ -101,7 +101,7 @@ int device_revoke(const Context& ctx, const std::string& id, bool no_upload) {
   } else {
     std::cout << "device " << id << " revoked ("
               << (no_upload ? "no uploads" : "may upload what it has not sent")
-              << "); note: the server does not enforce revocation yet (docs/ADMIN.md)\n";
+              << "); it is refused and told to wipe at its next connection\n";
   }
   return 0;
 }
@@ -113,7 +113,9 @@ int case_change(const Context& ctx, server::CaseAction action, const std::string
   auto who = acting_user(*opened->directory, actor);
   if (!who) return fail(who.status());
   server::CaseChange change{action, case_id, user, *who};
-  auto r = server::change_case(*opened->store, *opened->directory, change, ctx.now_ms());
+  // Signed with the server's audit key, like the server's own operations.
+  auto r = server::change_case(*opened->store, *opened->directory, change, ctx.now_ms(),
+                               sync::default_schema(), opened->audit_key.get());
   if (!r) return fail(r.status());
   if (ctx.json) {
     json::object o{{"case", case_id},

@@ -1,0 +1,94 @@
+// The replica's side of the audit trail: its outbox is the device's chain of operations from
+// the genesis (also after enrolment rewrote the pending ops, and after a format-2 replica is
+// migrated), and the reads it keeps until the server noted them.
+#include <string>
+#include <vector>
+
+#include "fieldsync/sync/op_chain.hpp"
+#include "replica_test_util.hpp"
+
+using fieldsync::client::FieldEdit;
+using fieldsync::client::Replica;
+using namespace fieldsync;
+using namespace fieldsync::test;
+
+namespace {
+
+// Each pending op's stored link is the fold of the digests before it from the genesis.
+void check_chain(Replica& r) {
+  auto out = r.outbox();
+  REQUIRE(out);
+  crypto::Digest link = sync::chain_genesis(r.device());
+  for (const auto& e : *out) {
+    auto before = r.chain_link_before(e.op.id);
+    REQUIRE(before);
+    REQUIRE(*before);
+    CHECK(**before == link);
+    link = sync::chain_next(link, sync::op_digest(e.op));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the outbox is the device's chain, also after enrolment rewrote it",
+          "[replica][audit]") {
+  TempDir dir;
+  FakeClock clock;
+  auto r = make_replica(dir.file("r.db"), clock, "local-name");
+  REQUIRE(r->put("clients", "c1", {{"name", FieldEdit::Kind::set, "Amina"}}));
+  REQUIRE(r->put("clients", "c2", {{"name", FieldEdit::Kind::set, "Ben"}}));
+  check_chain(*r);
+  REQUIRE(r->set_enrolled("ana", "worker", "ws://127.0.0.1:8700"));
+  check_chain(*r);
+  REQUIRE(r->put("clients", "c3", {{"name", FieldEdit::Kind::set, "Cleo"}}));
+  check_chain(*r);
+  CHECK(r->chain_link_before("no-such-op").status().code() == Code::not_found);
+}
+
+TEST_CASE("a format-2 replica's pending ops are chained from the genesis", "[replica][audit]") {
+  TempDir dir;
+  FakeClock clock;
+  const std::string path = dir.file("r.db");
+  {
+    auto r = make_replica(path, clock);
+    REQUIRE(r->put("clients", "c1", {{"name", FieldEdit::Kind::set, "Amina"}}));
+    REQUIRE(r->put("clients", "c2", {{"name", FieldEdit::Kind::set, "Ben"}}));
+  }
+  {
+    auto key = crypto::open_key(path, credential());
+    REQUIRE(key);
+    crypto::OpenOptions o;
+    o.create = false;
+    o.key = &*key;
+    auto db = crypto::Database::open(path, o);
+    REQUIRE(db);
+    REQUIRE((*db)->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
+                        "DELETE FROM meta WHERE key = 'chain_head';"
+                        "UPDATE meta SET value = '2' WHERE key = 'format';"));
+  }
+  auto r = Replica::open(path, credential(), options(clock));
+  REQUIRE(r);
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key = 'format'") == 3);
+  check_chain(**r);
+  REQUIRE((*r)->put("clients", "c3", {{"name", FieldEdit::Kind::set, "Cleo"}}));
+  check_chain(**r);
+}
+
+TEST_CASE("reads are kept until the server noted them, oldest first", "[replica][audit]") {
+  TempDir dir;
+  FakeClock clock;
+  auto r = make_replica(dir.file("r.db"), clock);
+  REQUIRE(r->note_read("clients", "c1"));
+  clock.advance(5);
+  REQUIRE(r->note_read("cases", "k1"));
+  auto reads = r->pending_reads(10);
+  REQUIRE(reads);
+  REQUIRE(reads->size() == 2);
+  CHECK(reads->at(0).collection == "clients");
+  CHECK(reads->at(1).id == "k1");
+  CHECK(reads->at(1).at_ms == reads->at(0).at_ms + 5);
+  REQUIRE(r->on_reads_noted(1));
+  reads = r->pending_reads(10);
+  REQUIRE(reads->size() == 1);
+  CHECK(reads->at(0).id == "k1");
+}
