@@ -557,7 +557,8 @@ static int run_main(int argc, char** argv) {
       "(who, which device, device and server time, conflicts). Exit 2: server unreachable");
   history->add_option("COLLECTION", collection, "The collection")->required();
   history->add_option("ID", id, "The record id")->required();
-  history->add_option("--server", server, "The server (default: the one this device enrolled with)");
+  history->add_option("--server", server,
+                      "The server (default: the one this device enrolled with)");
   history->add_option("--ca-file", ca_file, "wss://: trust only the CAs in this PEM file")
       ->type_name("FILE");
   history->add_option("--timeout", timeout_s, "Seconds to wait for the server")

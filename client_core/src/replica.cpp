@@ -404,8 +404,7 @@ Result<std::string> Replica::write_op(
     const std::int64_t physical = now();
     auto link = chain_head(*db_);
     if (!link) return link.status();
-    auto ins =
-        db_->prepare("INSERT INTO outbox(op_id, op_json, chain_prev) VALUES(?1, ?2, ?3)");
+    auto ins = db_->prepare("INSERT INTO outbox(op_id, op_json, chain_prev) VALUES(?1, ?2, ?3)");
     if (!ins) return ins.status();
     op.id = sync::make_op_id(device_, ++*counter);
     op.hlc = clock.now(physical);
@@ -636,8 +635,8 @@ Result<std::optional<crypto::Digest>> Replica::chain_link_before(const std::stri
   const auto blob = st->column_blob(0);
   crypto::Digest d{};
   if (blob.size() != d.size())
-    return Status(Code::storage, "corrupt replica " + path_ + ": operation " + op_id +
-                                     " has no chain link");
+    return Status(Code::storage,
+                  "corrupt replica " + path_ + ": operation " + op_id + " has no chain link");
   std::copy(blob.begin(), blob.end(), d.begin());
   return std::optional<crypto::Digest>(d);
 }
@@ -665,8 +664,8 @@ Result<std::vector<sync::ReadEvent>> Replica::pending_reads(std::size_t limit) {
 
 Status Replica::on_reads_noted(std::size_t count) {
   if (Status u = require_unlocked(); !u) return u;
-  auto st = db_->prepare(
-      "DELETE FROM reads WHERE seq IN (SELECT seq FROM reads ORDER BY seq LIMIT ?1)");
+  auto st =
+      db_->prepare("DELETE FROM reads WHERE seq IN (SELECT seq FROM reads ORDER BY seq LIMIT ?1)");
   if (!st) return st.status();
   return st->bind(1, static_cast<std::int64_t>(count)).run();
 }

@@ -40,9 +40,7 @@ class RecordingStore final : public sync::ClientStore {
     if (!r) (void)note(r.status());
     return r;
   }
-  Status on_reads_noted(std::size_t count) override {
-    return note(inner_.on_reads_noted(count));
-  }
+  Status on_reads_noted(std::size_t count) override { return note(inner_.on_reads_noted(count)); }
   Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override {
     auto r = inner_.chain_link_before(op_id);
     if (!r) (void)note(r.status());

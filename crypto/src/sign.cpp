@@ -85,8 +85,8 @@ Result<SigningKey> load_or_create_signing_key_file(const std::string& path) {
   const int link_errno = errno;
   (void)detail::remove_file(tmp);
   if (linked != 0 && link_errno != EEXIST)
-    return Status(Code::storage, "cannot create signing key file '" + path +
-                                     "': " + std::strerror(link_errno));
+    return Status(Code::storage,
+                  "cannot create signing key file '" + path + "': " + std::strerror(link_errno));
   if (Status s = detail::fsync_parent_dir(path); !s) return s;
   return load_signing_key_file(path);
 }

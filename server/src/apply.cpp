@@ -108,7 +108,8 @@ Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& b
   sync::RecordState state = loaded->has_value() ? std::move(**loaded) : sync::RecordState{};
   if (spec.append_only && !state.empty())
     return refuse(Status(Code::append_only, op.collection + " records are append-only: record '" +
-                                                op.record + "' already exists and cannot be changed"));
+                                                op.record +
+                                                "' already exists and cannot be changed"));
   auto scope = tx.load_scope(op.collection, op.record);
   if (!scope) return scope.status();
   if (c.options.enforce_scopes) {
@@ -116,8 +117,9 @@ Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& b
     if (it == c.users.end()) it = c.users.emplace(op.user, tx.load_user(op.user)).first;
     const Result<User>& writer = it->second;
     if (!writer && writer.status().code() != Code::not_found) return writer.status();
-    Status allowed = writer ? check_write(tx, *writer, op, state, *scope)
-                            : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
+    Status allowed =
+        writer ? check_write(tx, *writer, op, state, *scope)
+               : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
     if (!allowed) {
       if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;
       return refuse(allowed);
@@ -168,8 +170,8 @@ Result<sync::OpResult> answer_again(StoreTx& tx, const sync::Op& op) {
   auto refusal = tx.find_refusal(op.id);
   if (!refusal) return refusal.status();
   if (*refusal) return **refusal;
-  return rejected(op, Status(Code::chain_broken, "operation " + op.id +
-                                                     " is in the device's chain but not stored"));
+  return rejected(op, Status(Code::chain_broken,
+                             "operation " + op.id + " is in the device's chain but not stored"));
 }
 
 }  // namespace
@@ -224,8 +226,10 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   const sync::SignedChain& chain = *push.chain;
   if (!chain.verified || chain.digests.size() != total)
     return refuse_push(tx, push,
-                       Status(Code::bad_signature, "the push's signature does not verify with "
-                                                   "device " + chain.device + "'s key"),
+                       Status(Code::bad_signature,
+                              "the push's signature does not verify with "
+                              "device " +
+                                  chain.device + "'s key"),
                        now_ms);
   std::vector<crypto::Digest> links;  // links[i]: the link after op i
   links.reserve(total);

@@ -52,8 +52,8 @@ Status backfill(crypto::Database& db) {
     detail["state"] = boost::json::string(devices->column_text(3));
     // hex() is upper case; keys are written in lower case everywhere else.
     for (auto& c : detail["key"].as_string()) c = static_cast<char>(std::tolower(c));
-    auto seq = writer->append(Event{"device", now, devices->column_text(1),
-                                    devices->column_text(0), "", boost::json::serialize(detail)});
+    auto seq = writer->append(Event{"device", now, devices->column_text(1), devices->column_text(0),
+                                    "", boost::json::serialize(detail)});
     if (!seq) return seq.status();
   }
   boost::json::object detail;

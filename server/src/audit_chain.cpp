@@ -121,8 +121,7 @@ Result<std::uint64_t> append(crypto::Database& db, const Event& e) {
   return w->append(e);
 }
 
-Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key,
-                        std::int64_t now_ms) {
+Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key, std::int64_t now_ms) {
   auto w = AuditWriter::prepare(db);
   if (!w) return w.status();
   return w->checkpoint(key, now_ms);

@@ -81,7 +81,7 @@ class Verifier {
       if (!more) return more.status();
       if (!*more) break;
       const auto seq = static_cast<std::uint64_t>(entries->column_int(0));
-      Event e{entries->column_text(2), entries->column_int(1), entries->column_text(3),
+      Event e{entries->column_text(2), entries->column_int(1),  entries->column_text(3),
               entries->column_text(4), entries->column_text(5), entries->column_text(6)};
       const auto stored = entries->column_blob(7);
       if (seq != expect)
@@ -100,8 +100,8 @@ class Verifier {
       ++report_.entries;
     }
     if (log_row_) {
-      return fail(expect, "log row #" + std::to_string(log_row_->seq) + " (op " +
-                              log_row_->op_id + ") has no audit entry");
+      return fail(expect, "log row #" + std::to_string(log_row_->seq) + " (op " + log_row_->op_id +
+                              ") has no audit entry");
     }
     for (const auto& [device, chain] : devices_)
       if (chain.unsigned_from != 0)
@@ -161,8 +161,8 @@ class Verifier {
         std::copy(bytes->begin(), bytes->end(), k.begin());
         auto& chain = devices_[e.device];
         if (chain.key && *chain.key != k)
-          fail(seq, "entry #" + std::to_string(seq) + " gives device " + e.device +
-                        " a second key");
+          fail(seq,
+               "entry #" + std::to_string(seq) + " gives device " + e.device + " a second key");
         chain.key = k;
       }
     } else if (e.kind == "checkpoint") {
@@ -190,9 +190,8 @@ class Verifier {
     }
     const LogRow& row = *log_row_;
     const std::string digest = sync::digest_hex(log_row_digest(row.op_json));
-    bool same = digest == text(d, "digest") && row.op_id == e.subject &&
-                row.device == e.device && row.skewed == flag(d, "skewed") &&
-                row.received_ms == e.at_ms;
+    bool same = digest == text(d, "digest") && row.op_id == e.subject && row.device == e.device &&
+                row.skewed == flag(d, "skewed") && row.received_ms == e.at_ms;
     if (same) {
       boost::system::error_code ec;
       auto v = json::parse(row.op_json, ec);
@@ -229,8 +228,9 @@ class Verifier {
     auto sig = signature_from_hex(text(d, "sig"));
     if (!head || !sig) return (void)fail(seq, where + " is unreadable");
     if (!chain.link || *chain.link != *head)
-      return (void)fail(seq, where + ": the device's operations before it do not chain to the "
-                                     "head it signed (one was changed, removed or reordered)");
+      return (void)fail(seq, where +
+                                 ": the device's operations before it do not chain to the "
+                                 "head it signed (one was changed, removed or reordered)");
     if (!chain.key) return (void)fail(seq, where + ": no key is recorded for the device");
     if (!verify_text(*chain.key, sync::push_message(e.device, text(d, "last"), *head), *sig))
       return (void)fail(seq, where + ": the device's signature does not verify");
@@ -249,8 +249,9 @@ class Verifier {
     if (n + 1 != seq || *head != prev)
       return (void)fail(seq, where + " does not sign the entry before it");
     if (!verify_text(server_key_, checkpoint_message(n, *head), *sig))
-      return (void)fail(seq, where + ": the server's signature does not verify (forged, or "
-                                     "made with another key)");
+      return (void)fail(seq, where +
+                                 ": the server's signature does not verify (forged, or "
+                                 "made with another key)");
     ++report_.checkpoints;
     report_.last_checkpoint = seq;
   }
@@ -268,8 +269,8 @@ class Verifier {
       auto it = devices_.find(device);
       if (it == devices_.end() || !it->second.link ||
           !std::equal(head.begin(), head.end(), it->second.link->begin(), it->second.link->end()))
-        return fail(0, "device_chains holds a link for " + device +
-                           " that the audit log does not give");
+        return fail(
+            0, "device_chains holds a link for " + device + " that the audit log does not give");
     }
     return report_;
   }

@@ -8,8 +8,8 @@
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/sync/ids.hpp"
 #include "fieldsync/sync/merge.hpp"
-#include "fieldsync/sync/op_chain.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "fieldsync/sync/op_chain.hpp"
 
 namespace fieldsync::server {
 namespace {
@@ -192,8 +192,7 @@ Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
   auto tx = store.begin();
   if (!tx) return tx.status();
   // Destroying the transaction without commit() rolls back whatever apply_change refused.
-  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema,
-                      server_key);
+  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema, server_key);
 }
 
 }  // namespace fieldsync::server

@@ -197,10 +197,8 @@ Status Directory::add_user(const std::string& name, Role role, const std::string
     if (db.changes() == 0) return Status(Code::invalid_argument, "user '" + name + "' exists");
     return directory_sql::audit_change(
         db, "admin", now_ms, "", "",
-        boost::json::serialize(boost::json::object{{"event", "user_added"},
-                                                   {"name", name},
-                                                   {"role", role_name(role)},
-                                                   {"team", team}}));
+        boost::json::serialize(boost::json::object{
+            {"event", "user_added"}, {"name", name}, {"role", role_name(role)}, {"team", team}}));
   });
 }
 

@@ -173,8 +173,8 @@ Result<User> Directory::redeem_enroll_code(std::string_view code, const std::str
     // The key enters the audit log: device signatures are checked against it from now on.
     return directory_sql::audit_change(
         db, "device", now_ms, out.name, device_id,
-        boost::json::serialize(boost::json::object{{"event", "enrolled"},
-                                                   {"key", crypto::to_hex(public_key)}}));
+        boost::json::serialize(
+            boost::json::object{{"event", "enrolled"}, {"key", crypto::to_hex(public_key)}}));
   });
   if (!s) return s;
   return out;
@@ -213,8 +213,8 @@ Status Directory::revoke_device(const std::string& id, bool allow_upload, std::i
     if (Status s = set_state(db, id, next, now_ms); !s) return s;
     return directory_sql::audit_change(
         db, "device", now_ms, d->user, id,
-        boost::json::serialize(boost::json::object{
-            {"event", allow_upload ? "revoked" : "revoked_no_upload"}}));
+        boost::json::serialize(
+            boost::json::object{{"event", allow_upload ? "revoked" : "revoked_no_upload"}}));
   });
 }
 

@@ -14,8 +14,8 @@
 
 #include "audit_writer.hpp"
 #include "directory_impl.hpp"
-#include "fieldsync/server/history.hpp"
 #include "fieldsync/crypto/database.hpp"
+#include "fieldsync/server/history.hpp"
 #include "fieldsync/sync/wire.hpp"
 #include "store_scope.hpp"
 
@@ -397,11 +397,11 @@ Status open_writer(SqliteStore::Impl& impl) {
         load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status(),
         load_chain.status(), save_chain.status(), find_refusal.status(), audit.status()})
     if (!s) return s;
-  impl.w.emplace(WriteStatements{
-      std::move(*find_op), std::move(*load), std::move(*save), std::move(*append),
-      std::move(*load_scope), std::move(*load_access), std::move(*clear_access),
-      std::move(*add_access), std::move(*cases_of_client), std::move(*load_chain),
-      std::move(*save_chain), std::move(*find_refusal), std::move(*audit)});
+  impl.w.emplace(
+      WriteStatements{std::move(*find_op), std::move(*load), std::move(*save), std::move(*append),
+                      std::move(*load_scope), std::move(*load_access), std::move(*clear_access),
+                      std::move(*add_access), std::move(*cases_of_client), std::move(*load_chain),
+                      std::move(*save_chain), std::move(*find_refusal), std::move(*audit)});
   return Status::ok();
 }
 
@@ -569,8 +569,9 @@ Result<sync::RecordLog> SqliteStore::record_log(const std::string& collection,
   if (Status s = db.exec("BEGIN"); !s) return s;  // one snapshot for the scope and the log
   auto result = [&]() -> Result<sync::RecordLog> {
     sync::RecordLog out;
-    auto scope = db.prepare("SELECT scope_item, created_by FROM records WHERE collection = ?1 "
-                            "AND id = ?2");
+    auto scope = db.prepare(
+        "SELECT scope_item, created_by FROM records WHERE collection = ?1 "
+        "AND id = ?2");
     if (!scope) return scope.status();
     auto row = scope->bind(1, collection).bind(2, id).step();
     if (!row) return row.status();

@@ -164,8 +164,7 @@ void Writer::process(std::vector<Submission>& group) {
       if (r.status != sync::OpStatus::accepted) continue;
       sync::EntryScope scope;
       if (accepted.size() < scopes.size()) scope = scopes[accepted.size()];
-      accepted.push_back(
-          sync::LogEntry{r.seq, group[i].push.ops[k], r.skewed, std::move(scope)});
+      accepted.push_back(sync::LogEntry{r.seq, group[i].push.ops[k], r.skewed, std::move(scope)});
     }
   }
   commits_.fetch_add(1);

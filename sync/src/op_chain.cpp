@@ -36,7 +36,8 @@ std::string digest_hex(const crypto::Digest& d) { return crypto::to_hex(d); }
 
 Result<crypto::Digest> digest_from_hex(std::string_view hex) {
   auto bytes = crypto::from_hex(hex);
-  if (!bytes || bytes->size() != crypto::kDigestBytes) return Status(Code::malformed_frame, "a digest must be 64 hex digits");
+  if (!bytes || bytes->size() != crypto::kDigestBytes)
+    return Status(Code::malformed_frame, "a digest must be 64 hex digits");
   crypto::Digest d{};
   std::copy(bytes->begin(), bytes->end(), d.begin());
   return d;

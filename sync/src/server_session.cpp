@@ -407,11 +407,11 @@ SessionActions ServerSession::handle(const Reads& m) {
   SessionActions a;
   for (const auto& e : m.events) {
     if (!schema_.collection(e.collection) || !is_valid_record_id(e.id)) {
-      a.send.push_back(encode(Error{Code::invalid_argument,
-                                    "reads batch " + std::to_string(m.batch) +
-                                        " names an unknown record '" + e.collection + "/" + e.id +
-                                        "'; nothing of it was recorded",
-                                    false}));
+      a.send.push_back(
+          encode(Error{Code::invalid_argument,
+                       "reads batch " + std::to_string(m.batch) + " names an unknown record '" +
+                           e.collection + "/" + e.id + "'; nothing of it was recorded",
+                       false}));
       return a;
     }
   }
@@ -443,8 +443,8 @@ SessionActions ServerSession::handle(const HistoryRequest& m) {
   }
   if (history_) return protocol_error(Code::unexpected_message, "a history is already in flight");
   if (!schema_.collection(m.collection) || !is_valid_record_id(m.id)) {
-    a.send.push_back(encode(
-        Error{Code::invalid_argument, "no such record '" + m.collection + "/" + m.id + "'", false}));
+    a.send.push_back(encode(Error{Code::invalid_argument,
+                                  "no such record '" + m.collection + "/" + m.id + "'", false}));
     return a;
   }
   history_ = m;
@@ -459,10 +459,9 @@ SessionActions ServerSession::on_history(const Result<RecordLog>& log) {
   SessionActions a;
   const std::string what = request.collection + "/" + request.id;
   if (!log) {
-    a.send.push_back(encode(Error{log.status().code(),
-                                  "the history of " + what + " could not be read: " +
-                                      log.status().message(),
-                                  false}));
+    a.send.push_back(encode(
+        Error{log.status().code(),
+              "the history of " + what + " could not be read: " + log.status().message(), false}));
     return a;
   }
   // A record outside the scope is answered like one that does not exist: nothing about it.

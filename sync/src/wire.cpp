@@ -171,7 +171,8 @@ struct Encoder {
     o["batch"] = m.batch;
     json::array es;
     es.reserve(m.events.size());
-    for (const auto& e : m.events) es.push_back(json::object{{"c", e.collection}, {"r", e.id}, {"at", e.at_ms}});
+    for (const auto& e : m.events)
+      es.push_back(json::object{{"c", e.collection}, {"r", e.id}, {"at", e.at_ms}});
     o["events"] = std::move(es);
     return o;
   }

@@ -30,8 +30,7 @@ void check_chain(Replica& r) {
 
 }  // namespace
 
-TEST_CASE("the outbox is the device's chain, also after enrolment rewrote it",
-          "[replica][audit]") {
+TEST_CASE("the outbox is the device's chain, also after enrolment rewrote it", "[replica][audit]") {
   TempDir dir;
   FakeClock clock;
   auto r = make_replica(dir.file("r.db"), clock, "local-name");
@@ -62,9 +61,10 @@ TEST_CASE("a format-2 replica's pending ops are chained from the genesis", "[rep
     o.key = &*key;
     auto db = crypto::Database::open(path, o);
     REQUIRE(db);
-    REQUIRE((*db)->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
-                        "DELETE FROM meta WHERE key = 'chain_head';"
-                        "UPDATE meta SET value = '2' WHERE key = 'format';"));
+    REQUIRE(
+        (*db)->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
+                    "DELETE FROM meta WHERE key = 'chain_head';"
+                    "UPDATE meta SET value = '2' WHERE key = 'format';"));
   }
   auto r = Replica::open(path, credential(), options(clock));
   REQUIRE(r);

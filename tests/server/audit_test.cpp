@@ -61,11 +61,12 @@ struct AuditedStore {
   void tamper(const std::string& sql) {
     auto db = crypto::Database::open(path, {});
     REQUIRE(db);
-    REQUIRE((*db)->exec("DROP TRIGGER IF EXISTS audit_log_append_only_update;"
-                        "DROP TRIGGER IF EXISTS audit_log_append_only_delete;"
-                        "DROP TRIGGER IF EXISTS log_append_only_update;"
-                        "DROP TRIGGER IF EXISTS log_append_only_delete;" +
-                        sql));
+    REQUIRE(
+        (*db)->exec("DROP TRIGGER IF EXISTS audit_log_append_only_update;"
+                    "DROP TRIGGER IF EXISTS audit_log_append_only_delete;"
+                    "DROP TRIGGER IF EXISTS log_append_only_update;"
+                    "DROP TRIGGER IF EXISTS log_append_only_delete;" +
+                    sql));
   }
   std::int64_t entry_of_log_row(int log_seq) {
     auto db = crypto::Database::open(path, {});
@@ -123,7 +124,9 @@ TEST_CASE("a changed log column, time or skew flag is found at its entry", "[aud
   AuditedStore s;
   s.edits(3);
   const auto entry = s.entry_of_log_row(2);
-  SECTION("received time") { s.tamper("UPDATE log SET received_ms = received_ms + 1 WHERE seq = 2;"); }
+  SECTION("received time") {
+    s.tamper("UPDATE log SET received_ms = received_ms + 1 WHERE seq = 2;");
+  }
   SECTION("skewed flag") { s.tamper("UPDATE log SET skewed = 1 WHERE seq = 2;"); }
   SECTION("record column") { s.tamper("UPDATE log SET record = 'c2' WHERE seq = 2;"); }
   auto r = s.verify();
@@ -136,9 +139,7 @@ TEST_CASE("a changed byte of an audit entry is found at that entry", "[audit]") 
   s.edits(3);
   SECTION("user") { s.tamper("UPDATE audit_log SET user = 'alicf' WHERE seq = 2;"); }
   SECTION("time") { s.tamper("UPDATE audit_log SET at_ms = at_ms - 1 WHERE seq = 2;"); }
-  SECTION("hash") {
-    s.tamper("UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 2;");
-  }
+  SECTION("hash") { s.tamper("UPDATE audit_log SET hash = zeroblob(32) WHERE seq = 2;"); }
   auto r = s.verify();
   REQUIRE(r.problem);
   CHECK(r.problem->seq == 2);
@@ -192,8 +193,9 @@ TEST_CASE("a forged checkpoint is found, even over a recomputed chain", "[audit]
   REQUIRE(db);
   // An attacker rewrites the first op's user and recomputes every hash after it, signing the
   // checkpoints again with a key of their own.
-  s.tamper("UPDATE audit_log SET user = 'mallory' WHERE seq = 1;"
-           "UPDATE log SET op_json = replace(op_json, '\"alice\"', '\"mallory\"') WHERE seq = 1;");
+  s.tamper(
+      "UPDATE audit_log SET user = 'mallory' WHERE seq = 1;"
+      "UPDATE log SET op_json = replace(op_json, '\"alice\"', '\"mallory\"') WHERE seq = 1;");
   auto forger = crypto::SigningKey::generate();
   auto rows = (*db)->prepare(
       "SELECT seq, at_ms, kind, user, device, subject, detail FROM audit_log ORDER BY seq");
@@ -203,10 +205,10 @@ TEST_CASE("a forged checkpoint is found, even over a recomputed chain", "[audit]
     auto row = rows->step();
     REQUIRE(row);
     if (!*row) break;
-    all.emplace_back(rows->column_int(0),
-                     server::audit::Event{rows->column_text(2), rows->column_int(1),
-                                          rows->column_text(3), rows->column_text(4),
-                                          rows->column_text(5), rows->column_text(6)});
+    all.emplace_back(
+        rows->column_int(0),
+        server::audit::Event{rows->column_text(2), rows->column_int(1), rows->column_text(3),
+                             rows->column_text(4), rows->column_text(5), rows->column_text(6)});
   }
   crypto::Digest prev{};
   for (auto& [seq, e] : all) {
@@ -214,8 +216,8 @@ TEST_CASE("a forged checkpoint is found, even over a recomputed chain", "[audit]
       auto log = (*db)->prepare("SELECT op_json FROM log WHERE op_id = ?1");
       REQUIRE(log);
       REQUIRE(*log->bind(1, e.subject).step());
-      auto ev = server::audit::op_event(0, e.subject, e.device, e.user, log->column_text(0),
-                                        false, e.at_ms, false);
+      auto ev = server::audit::op_event(0, e.subject, e.device, e.user, log->column_text(0), false,
+                                        e.at_ms, false);
       auto detail = boost::json::parse(e.detail).as_object();
       detail["digest"] = boost::json::parse(ev.detail).as_object()["digest"];
       e.detail = boost::json::serialize(detail);
@@ -397,7 +399,7 @@ TEST_CASE("a device op dropped from the log is caught by the device's signature"
     auto row = rows->step();
     REQUIRE(row);
     if (!*row) break;
-    server::audit::Event e{rows->column_text(2), rows->column_int(1), rows->column_text(3),
+    server::audit::Event e{rows->column_text(2), rows->column_int(1),  rows->column_text(3),
                            rows->column_text(4), rows->column_text(5), rows->column_text(6)};
     prev = server::audit::entry_hash(prev, static_cast<std::uint64_t>(rows->column_int(0)), e);
     hashes.emplace_back(rows->column_int(0), prev);

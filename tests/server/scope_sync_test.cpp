@@ -384,10 +384,12 @@ TEST_CASE("audit: a device's history request is scoped, and its reads reach the 
   CHECK(pending->empty());
   // Three reads of ana's device: the history she fetched and the two records she opened.
   const std::string db = p.server.data_dir() + "/fieldsync.db";
-  CHECK(store_query_int(db, "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
-                            "user = 'ana' AND device = '" +
-                                ana.replica->device() + "'") == 3);
-  CHECK(store_query_int(db, "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
-                            "subject = 'cases/case-ben1'") == 0);
+  CHECK(store_query_int(db,
+                        "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
+                        "user = 'ana' AND device = '" +
+                            ana.replica->device() + "'") == 3);
+  CHECK(store_query_int(db,
+                        "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
+                        "subject = 'cases/case-ben1'") == 0);
   p.verify_audit();
 }

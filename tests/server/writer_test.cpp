@@ -265,6 +265,7 @@ TEST_CASE("stop() finishes queued work, later submissions are refused", "[writer
   REQUIRE(done.wait_all(1s));
   CHECK(writer.ops_applied() == kN);
   CHECK(*(*store)->head() == kN);
-  Status refused = writer.submit(std::vector<sync::Op>{}, [](auto) { FAIL("completion after stop"); });
+  Status refused =
+      writer.submit(std::vector<sync::Op>{}, [](auto) { FAIL("completion after stop"); });
   CHECK_FALSE(refused);
 }

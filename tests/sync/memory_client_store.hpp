@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <optional>
-#include <utility>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fieldsync/sync/client_session.hpp"

@@ -64,12 +64,11 @@ std::string unshown_write(const sync::FieldChange& w, const json::object& visibl
 void print_step(std::ostream& out, const sync::HistoryStep& s, json::object& visible,
                 const sync::CollectionSpec& spec) {
   out << "#" << s.seq << "  server " << iso_utc_ms(s.received_ms) << "  device "
-            << device_time(s.hlc) << "  user " << s.user << "  device " << s.device << "  op "
-            << s.op << "\n";
+      << device_time(s.hlc) << "  user " << s.user << "  device " << s.device << "  op " << s.op
+      << "\n";
   apply_changes(visible, s.changes);
   for (const auto& c : s.changes)
-    out << "  " << c.field << ": " << show(c.old_value) << " -> " << show(c.new_value)
-              << "\n";
+    out << "  " << c.field << ": " << show(c.old_value) << " -> " << show(c.new_value) << "\n";
   for (const auto& w : s.written) {
     std::string line = unshown_write(w, visible, spec);
     if (!line.empty()) out << "  " << line << "\n";
@@ -107,9 +106,8 @@ void print_conflicts(std::ostream& out, const sync::RecordHistory& h) {
     for (const auto& v : c.competitors) {
       const bool is_delete = c.kind == sync::ConflictKind::edit_vs_delete && v.op == c.winner;
       out << "    user " << v.user << "  device " << v.device << "  "
-                << (is_delete ? std::string("delete") : "value " + show(v.value)) << "  at "
-                << device_time(v.hlc) << "  op " << v.op << (v.op == c.winner ? "  (shown)" : "")
-                << "\n";
+          << (is_delete ? std::string("delete") : "value " + show(v.value)) << "  at "
+          << device_time(v.hlc) << "  op " << v.op << (v.op == c.winner ? "  (shown)" : "") << "\n";
     }
   }
 }

@@ -7,8 +7,8 @@
 //     kinds   op          an accepted operation; subject: its op id; detail: {log, digest,
 //                         skewed}: its row in the sync log and the digest of that row's op_json
 //             refused     an operation the server refused; detail: {digest, chained,
-//                         collection, record, code, reason}; subject "push" for a whole push that could not be
-//                         attributed (a bad signature, a broken chain)
+//                         collection, record, code, reason}; subject "push" for a whole push that
+//                         could not be attributed (a bad signature, a broken chain)
 //             repeat      an op of a device's chain already in the log (sent again before
 //                         it was signed); detail: {digest, chained, collection, record, log}
 //             batch       a device's signature over its chain; detail: {last, head, sig}
@@ -69,8 +69,7 @@ Event op_event(std::uint64_t log_seq, std::string_view op_id, std::string_view d
 Result<std::uint64_t> append(crypto::Database& db, const Event& e);
 // Appends a checkpoint over the newest entry, signed with `key`, when there are entries
 // after the last checkpoint. Inside a write transaction. Returns whether it wrote one.
-Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key,
-                        std::int64_t now_ms);
+Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key, std::int64_t now_ms);
 
 struct Problem {
   std::uint64_t seq = 0;  // the first audit entry that does not verify (0: not an entry)

@@ -1,8 +1,8 @@
 // Assigning and sharing cases on behalf of a user (fieldsync-admin `case assign|share|
 // unshare`). Each change is an ordinary operation, made by the server's own device identity
-// (Directory::next_server_op) under the acting user's name and signed with the server's key, applied with apply_batch in one
-// store transaction and appended to the log with the next sequence number, so devices
-// receive it like any other change:
+// (Directory::next_server_op) under the acting user's name and signed with the server's key,
+// applied with apply_batch in one store transaction and appended to the log with the next sequence
+// number, so devices receive it like any other change:
 //   assign    cases.assigned_to = USER   (register write based on every current head)
 //   share     cases.shared_with += USER  (add-wins set)
 //   unshare   cases.shared_with -= USER  (removes the tags it saw)

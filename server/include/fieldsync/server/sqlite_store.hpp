@@ -73,8 +73,7 @@ class SqliteStore final : public ServerStore {
   Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
       const std::vector<std::string>& items) override;
   Result<std::uint64_t> head() override;
-  Result<sync::RecordLog> record_log(const std::string& collection,
-                                     const std::string& id) override;
+  Result<sync::RecordLog> record_log(const std::string& collection, const std::string& id) override;
   Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                               const std::string& id) override;
 

@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include "fieldsync/crypto/random.hpp"
 #include "fieldsync/crypto/hash.hpp"
+#include "fieldsync/crypto/random.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/schema.hpp"
 #include "fieldsync/sync/scope.hpp"
@@ -115,7 +115,7 @@ struct SessionActions {
   // on_reads_recorded; batch 0: no answer is due).
   std::optional<Reads> record_reads;
   std::optional<HistoryRequest> read_history;  // read the record's log (then on_history)
-  bool close = false;                                  // close after sending
+  bool close = false;                          // close after sending
 };
 
 class ServerSession {
@@ -190,7 +190,7 @@ class ServerSession {
   Phase phase_ = Phase::hello;
   std::string nonce_;
   crypto::Signature signature_{};
-  std::string enrolled_user_;  // from the directory (require_auth)
+  std::string enrolled_user_;                    // from the directory (require_auth)
   std::optional<crypto::PublicKey> device_key_;  // the enrolled key (require_auth)
   std::string role_;
   Lease lease_{};

@@ -227,9 +227,9 @@ struct Error {
   bool fatal = false;  // the sender closes the session after this frame
 };
 
-using Message = std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error, Challenge, Auth,
-                             Enroll, Enrolled, Scope, Fetch, Snapshot, Reads, Noted,
-                             HistoryRequest, HistoryLog>;
+using Message =
+    std::variant<Hello, Welcome, Push, Ack, Pull, Changes, Error, Challenge, Auth, Enroll, Enrolled,
+                 Scope, Fetch, Snapshot, Reads, Noted, HistoryRequest, HistoryLog>;
 
 std::string encode(const Message& m);
 
