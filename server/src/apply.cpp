@@ -236,25 +236,28 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   crypto::Digest link = chain.prev;
   for (const auto& d : chain.digests) links.push_back(link = sync::chain_next(link, d));
 
+  // The device's first signed push starts its chain as the server knows it, wherever the
+  // device's own chain stands (it may have pushed unsigned to a server without device
+  // authentication before); every later push must continue from the link the server holds.
   auto held = tx.load_chain(chain.device);
   if (!held) return held.status();
   std::optional<std::size_t> first_new;
-  if (!*held) {
-    if (chain.prev == sync::chain_genesis(chain.device)) first_new = 0;
-  } else if (chain.prev == (*held)->link) {
+  if (!*held || chain.prev == (*held)->link) {
     first_new = 0;
   } else {
     for (std::size_t i = 0; i < total; ++i)
       if (links[i] == (*held)->link) first_new = i + 1;
   }
   if (!first_new)
-    return refuse_push(
-        tx, push,
-        Status(Code::chain_broken,
-               "this push does not continue device " + chain.device + "'s chain of operations" +
-                   (*held ? " (the server holds it through " + (*held)->last_op + ")"
-                          : std::string(" (the server holds none of it)"))),
-        now_ms);
+    return refuse_push(tx, push,
+                       Status(Code::chain_broken, "this push does not continue device " +
+                                                      chain.device +
+                                                      "'s chain of operations (the server holds "
+                                                      "it through " +
+                                                      (*held)->last_op + ")"),
+                       now_ms);
+  // The link the new ops continue from: recorded with the batch, so verify can recompute.
+  const crypto::Digest from = *first_new == 0 ? chain.prev : links[*first_new - 1];
 
   const Author by{chain.user, chain.device};
   std::size_t next = 0;
@@ -286,6 +289,7 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   if (*first_new < total) {
     boost::json::object detail;
     detail["last"] = last_op;
+    detail["from"] = sync::digest_hex(from);
     detail["head"] = sync::digest_hex(links.back());
     detail["sig"] = chain.signature;
     auto seq = tx.append_audit(audit::Event{"batch", now_ms, chain.user, chain.device, last_op,

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "audit_writer.hpp"
+#include "fieldsync/server/store_file.hpp"
 #include "fieldsync/sync/op_chain.hpp"
 
 namespace fieldsync::server::audit {
@@ -45,14 +46,16 @@ Event op_event(std::uint64_t log_seq, std::string_view op_id, std::string_view d
                boost::json::serialize(detail)};
 }
 
-Result<AuditWriter> AuditWriter::prepare(crypto::Database& db) {
-  auto head = db.prepare("SELECT seq, hash, kind FROM audit_log ORDER BY seq DESC LIMIT 1");
+Result<AuditWriter> AuditWriter::prepare(crypto::Database& db,
+                                         std::shared_ptr<const crypto::SigningKey> key) {
+  auto head =
+      db.prepare("SELECT seq, hash, kind, detail FROM audit_log ORDER BY seq DESC LIMIT 1");
   if (!head) return head.status();
   auto insert = db.prepare(
       "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!insert) return insert.status();
-  return AuditWriter(std::move(*head), std::move(*insert));
+  return AuditWriter(db, std::move(key), std::move(*head), std::move(*insert));
 }
 
 Result<AuditWriter::Head> AuditWriter::load_head() {
@@ -68,14 +71,74 @@ Result<AuditWriter::Head> AuditWriter::load_head() {
       return Status(Code::storage, "the audit log's newest entry has no valid hash");
     }
     std::copy(blob.begin(), blob.end(), h.hash.begin());
-    h.checkpoint = head_stmt_.column_text(2) == "checkpoint";
+    h.kind = head_stmt_.column_text(2);
+    h.detail = head_stmt_.column_text(3);
   }
   if (Status s = head_stmt_.reset(); !s) return s;
   head_ = h;
   return h;
 }
 
+// Whether `head` ends the log sealed: a checkpoint by this key over the entry before it.
+Result<bool> AuditWriter::sealed(const Head& head) {
+  if (head.seq == 0) return true;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(head.detail, ec);
+  if (ec || !v.is_object()) return false;
+  const boost::json::object& d = v.get_object();
+  if (head.kind == "admin") {  // a migrated store's trail starts unsealed, by design
+    const auto* event = d.if_contains("event");
+    return event && event->is_string() && event->get_string() == "audit_started";
+  }
+  if (head.kind != "checkpoint") return false;
+  const auto* through = d.if_contains("through");
+  const auto* head_hex = d.if_contains("head");
+  const auto* sig_hex = d.if_contains("sig");
+  if (!through || !head_hex || !sig_hex || !head_hex->is_string() || !sig_hex->is_string())
+    return false;
+  auto n = through->to_number<std::uint64_t>(ec);
+  auto signed_head = sync::digest_from_hex(head_hex->get_string());
+  auto sig = crypto::from_hex(sig_hex->get_string());
+  if (ec || n + 1 != head.seq || !signed_head || !sig || sig->size() != crypto::kSignatureBytes)
+    return false;
+  auto before = db_->prepare("SELECT hash FROM audit_log WHERE seq = ?1");
+  if (!before) return before.status();
+  auto row = before->bind(1, static_cast<std::int64_t>(n)).step();
+  if (!row) return row.status();
+  if (!*row) return false;
+  const auto hash = before->column_blob(0);
+  if (!std::equal(hash.begin(), hash.end(), signed_head->begin(), signed_head->end()))
+    return false;
+  crypto::Signature signature{};
+  std::copy(sig->begin(), sig->end(), signature.begin());
+  const std::string m = checkpoint_message(n, *signed_head);
+  return crypto::verify(key_->public_key(),
+                        {reinterpret_cast<const std::uint8_t*>(m.data()), m.size()}, signature);
+}
+
+Status AuditWriter::check_seal(std::int64_t at_ms) {
+  seal_checked_ = true;
+  if (!key_) return Status::ok();
+  auto head = load_head();
+  if (!head) return head.status();
+  auto ok = sealed(*head);
+  if (!ok) return ok.status();
+  if (*ok) return Status::ok();
+  auto last = db_->prepare("SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE kind = 'checkpoint'");
+  if (!last) return last.status();
+  auto row = last->step();
+  if (!row) return row.status();
+  boost::json::object detail;
+  detail["event"] = "unsealed";
+  detail["from"] = static_cast<std::uint64_t>(*row ? last->column_int(0) : 0) + 1;
+  detail["through"] = head->seq;
+  auto seq = append(Event{"alarm", at_ms, "", "", "", boost::json::serialize(detail)});
+  return seq ? Status::ok() : seq.status();
+}
+
 Result<std::uint64_t> AuditWriter::append(const Event& e) {
+  if (!seal_checked_)
+    if (Status s = check_seal(e.at_ms); !s) return s;
   auto head = load_head();
   if (!head) return head.status();
   const std::uint64_t seq = head->seq + 1;
@@ -94,37 +157,93 @@ Result<std::uint64_t> AuditWriter::append(const Event& e) {
     head_.reset();
     return s;
   }
-  head_ = Head{seq, hash, e.kind == "checkpoint"};
+  head_ = Head{seq, hash, e.kind, e.detail};
+  appended_ = true;
   return seq;
 }
 
-Result<bool> AuditWriter::checkpoint(const crypto::SigningKey& key, std::int64_t now_ms) {
+Result<bool> AuditWriter::checkpoint(std::int64_t now_ms) {
+  if (!key_) return false;
   auto head = load_head();
   if (!head) return head.status();
-  if (head->seq == 0 || head->checkpoint) return false;
+  if (head->seq == 0 || head->kind == "checkpoint") return false;
   const std::string message = checkpoint_message(head->seq, head->hash);
   const crypto::Signature sig =
-      key.sign({reinterpret_cast<const std::uint8_t*>(message.data()), message.size()});
+      key_->sign({reinterpret_cast<const std::uint8_t*>(message.data()), message.size()});
   boost::json::object detail;
   detail["through"] = head->seq;
   detail["head"] = sync::digest_hex(head->hash);
   detail["sig"] = crypto::to_hex(sig);
-  Event e{"checkpoint", now_ms, "", "", "", boost::json::serialize(detail)};
-  auto seq = append(e);
+  auto seq = append(Event{"checkpoint", now_ms, "", "", "", boost::json::serialize(detail)});
   if (!seq) return seq.status();
   return true;
 }
 
-Result<std::uint64_t> append(crypto::Database& db, const Event& e) {
-  auto w = AuditWriter::prepare(db);
-  if (!w) return w.status();
-  return w->append(e);
+Status AuditWriter::seal(std::int64_t now_ms) {
+  if (!appended_ || !key_) return Status::ok();
+  auto wrote = checkpoint(now_ms);
+  return wrote ? Status::ok() : wrote.status();
 }
 
-Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key, std::int64_t now_ms) {
-  auto w = AuditWriter::prepare(db);
+Result<std::uint64_t> append(crypto::Database& db, const Event& e,
+                             const std::shared_ptr<const crypto::SigningKey>& key) {
+  auto w = AuditWriter::prepare(db, key);
   if (!w) return w.status();
-  return w->checkpoint(key, now_ms);
+  auto seq = w->append(e);
+  if (!seq) return seq;
+  if (Status s = w->seal(e.at_ms); !s) return s;
+  return seq;
+}
+
+Result<std::optional<crypto::PublicKey>> pinned_key(crypto::Database& db) {
+  auto st = db.prepare("SELECT value FROM meta WHERE key = 'audit_public_key'");
+  if (!st) return st.status();
+  auto row = st->step();
+  if (!row) return row.status();
+  if (!*row) return std::optional<crypto::PublicKey>();
+  auto bytes = crypto::from_hex(st->column_text(0));
+  if (!bytes || bytes->size() != crypto::kPublicKeyBytes)
+    return Status(Code::storage, "the store's pinned audit key is unreadable");
+  crypto::PublicKey k{};
+  std::copy(bytes->begin(), bytes->end(), k.begin());
+  return std::optional<crypto::PublicKey>(k);
+}
+
+Status pin_key(crypto::Database& db, const crypto::PublicKey& key) {
+  return crypto::in_transaction(db, [&]() -> Status {
+    auto pinned = pinned_key(db);
+    if (!pinned) return pinned.status();
+    if (!*pinned) {
+      auto st = db.prepare("INSERT INTO meta(key, value) VALUES ('audit_public_key', ?1)");
+      if (!st) return st.status();
+      return st->bind(1, crypto::to_hex(key)).run();
+    }
+    if (**pinned == key) return Status::ok();
+    return Status(Code::invalid_argument,
+                  "the audit key in use (public " + crypto::to_hex(key).substr(0, 16) +
+                      "...) is not this store's (public " + crypto::to_hex(**pinned).substr(0, 16) +
+                      "...): name the store's key file with --audit-key");
+  });
+}
+
+Result<std::shared_ptr<const crypto::SigningKey>> open_key(const StoreFile& file,
+                                                           const std::string& key_path) {
+  auto db = file.connect(/*writable=*/true);
+  if (!db) return db.status();
+  auto pinned = pinned_key(**db);
+  if (!pinned) return pinned.status();
+  // A missing key file is made only for a store that has no key yet: a store whose key lives
+  // elsewhere must not get a second one by accident.
+  auto key = *pinned ? crypto::load_signing_key_file(key_path)
+                     : crypto::load_or_create_signing_key_file(key_path);
+  if (!key) {
+    if (key.status().code() == Code::not_found)
+      return Status(Code::not_found, "no audit key at " + key_path +
+                                         ": this store's key file is elsewhere (--audit-key FILE)");
+    return key.status();
+  }
+  if (Status s = pin_key(**db, key->public_key()); !s) return s;
+  return std::make_shared<const crypto::SigningKey>(std::move(*key));
 }
 
 }  // namespace fieldsync::server::audit

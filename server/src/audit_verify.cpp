@@ -1,8 +1,10 @@
 // Re-checking the audit trail end to end (contract in audit.hpp). One pass over audit_log in
 // sequence order, with a second cursor over the sync log in step with the op entries.
+#include <cctype>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -16,9 +18,21 @@ namespace {
 
 struct DeviceChain {
   std::optional<crypto::PublicKey> key;
-  std::optional<crypto::Digest> link;  // unset: no chained op yet (the genesis comes first)
-  std::uint64_t unsigned_from = 0;     // the first chained entry no batch signature covers yet
+  std::string state;                   // from the newest device entry: active, revoked, ...
+  std::optional<crypto::Digest> head;  // the link the last batch signed
+  std::vector<crypto::Digest> pending;  // digests of chained entries since that batch
+  std::uint64_t unsigned_from = 0;      // the first of them
 };
+
+// A number member as an unsigned integer (nullopt when absent, negative or not exact).
+std::optional<std::uint64_t> number(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || !v->is_number()) return std::nullopt;
+  boost::system::error_code ec;
+  const auto n = v->to_number<std::uint64_t>(ec);
+  if (ec) return std::nullopt;
+  return n;
+}
 
 struct LogRow {
   std::uint64_t seq = 0;
@@ -95,6 +109,8 @@ class Verifier {
                              "changed, removed or moved");
       if (Status s = check(seq, e, prev); !s) return s;
       if (report_.problem) return report_;
+      last_kind_ = e.kind;
+      last_is_start_ = e.kind == "admin" && e.detail.find("\"audit_started\"") != std::string::npos;
       prev = hash;
       ++expect;
       ++report_.entries;
@@ -108,7 +124,17 @@ class Verifier {
         return fail(chain.unsigned_from, "entry #" + std::to_string(chain.unsigned_from) +
                                              ": operations of device " + device +
                                              " from here on are covered by no signature");
-    return check_chain_cache();
+    // Every transaction that appends ends in a checkpoint: a tail after the last one was
+    // added without the key (the migration's audit_started entry aside).
+    if (report_.entries > 0 && last_kind_ != "checkpoint" && !last_is_start_) {
+      const std::uint64_t from = report_.last_checkpoint + 1;
+      return fail(from, "entries #" + std::to_string(from) + " to #" +
+                            std::to_string(report_.entries) +
+                            " follow the newest checkpoint: they were added without the "
+                            "server's audit key (inserted into the file?)");
+    }
+    if (auto r = check_chain_cache(); !r || r->problem) return r;
+    return check_devices();
   }
 
  private:
@@ -147,6 +173,13 @@ class Verifier {
     if (e.kind == "op") return check_op(seq, e, d);
     if (e.kind == "refused" || e.kind == "repeat") {
       if (flag(d, "chained")) extend(seq, e.device, text(d, "digest"));
+    } else if (e.kind == "alarm") {
+      const auto from = number(d, "from").value_or(seq);
+      fail(from, "entries #" + std::to_string(from) + " to #" +
+                     std::to_string(number(d, "through").value_or(seq)) +
+                     " were added without a checkpoint after them (inserted into the file, or "
+                     "written without the audit key); the server found them at entry #" +
+                     std::to_string(seq));
     } else if (e.kind == "batch") {
       check_batch(seq, e, d);
     } else if (e.kind == "device") {
@@ -173,12 +206,12 @@ class Verifier {
 
   Status check_op(std::uint64_t seq, const Event& e, const json::object& d) {
     const std::string where = "entry #" + std::to_string(seq) + " (op " + e.subject + ")";
-    const auto* log_seq = d.if_contains("log");
-    if (!log_seq || !log_seq->is_number()) {
+    const auto log_seq = number(d, "log");
+    if (!log_seq) {
       fail(seq, where + " names no log row");
       return Status::ok();
     }
-    const auto want = log_seq->to_number<std::uint64_t>();
+    const auto want = *log_seq;
     if (!log_row_ || log_row_->seq > want) {
       fail(seq, where + ": its log row #" + std::to_string(want) + " is missing");
       return Status::ok();
@@ -206,7 +239,10 @@ class Verifier {
       return Status::ok();
     }
     ++report_.ops;
-    if (flag(d, "chained")) extend(seq, e.device, digest);
+    if (flag(d, "chained"))
+      extend(seq, e.device, digest);
+    else
+      ++report_.unsigned_ops;
     return next_log_row();
   }
 
@@ -217,35 +253,40 @@ class Verifier {
       return;
     }
     auto& chain = devices_[device];
-    chain.link = sync::chain_next(chain.link.value_or(sync::chain_genesis(device)), *digest);
+    chain.pending.push_back(*digest);
     if (chain.unsigned_from == 0) chain.unsigned_from = seq;
   }
 
   void check_batch(std::uint64_t seq, const Event& e, const json::object& d) {
     const std::string where = "entry #" + std::to_string(seq) + " (batch of " + e.device + ")";
     auto& chain = devices_[e.device];
+    auto from = sync::digest_from_hex(text(d, "from"));
     auto head = sync::digest_from_hex(text(d, "head"));
     auto sig = signature_from_hex(text(d, "sig"));
-    if (!head || !sig) return (void)fail(seq, where + " is unreadable");
-    if (!chain.link || *chain.link != *head)
-      return (void)fail(seq, where +
-                                 ": the device's operations before it do not chain to the "
-                                 "head it signed (one was changed, removed or reordered)");
+    if (!from || !head || !sig) return (void)fail(seq, where + " is unreadable");
+    if (chain.head && *chain.head != *from)
+      return (void)fail(seq, where + ": it does not continue the device's previous batch");
+    crypto::Digest link = *from;
+    for (const auto& digest : chain.pending) link = sync::chain_next(link, digest);
+    if (chain.pending.empty() || link != *head)
+      return (void)fail(seq, where + ": the device's operations before it do not chain to the "
+                                     "head it signed (one was changed, removed or reordered)");
     if (!chain.key) return (void)fail(seq, where + ": no key is recorded for the device");
     if (!verify_text(*chain.key, sync::push_message(e.device, text(d, "last"), *head), *sig))
       return (void)fail(seq, where + ": the device's signature does not verify");
+    chain.head = *head;
+    chain.pending.clear();
     chain.unsigned_from = 0;
     ++report_.batches;
   }
 
   void check_checkpoint(std::uint64_t seq, const json::object& d, const crypto::Digest& prev) {
     const std::string where = "entry #" + std::to_string(seq) + " (checkpoint)";
-    const auto* through = d.if_contains("through");
+    const auto through = number(d, "through");
     auto head = sync::digest_from_hex(text(d, "head"));
     auto sig = signature_from_hex(text(d, "sig"));
-    if (!through || !through->is_number() || !head || !sig)
-      return (void)fail(seq, where + " is unreadable");
-    const auto n = through->to_number<std::uint64_t>();
+    if (!through || !head || !sig) return (void)fail(seq, where + " is unreadable");
+    const auto n = *through;
     if (n + 1 != seq || *head != prev)
       return (void)fail(seq, where + " does not sign the entry before it");
     if (!verify_text(server_key_, checkpoint_message(n, *head), *sig))
@@ -256,10 +297,13 @@ class Verifier {
     report_.last_checkpoint = seq;
   }
 
-  // device_chains is derived from the log; a row that disagrees would refuse good pushes.
+  // device_chains is derived from the log: each device with a signed batch has its row, and
+  // the row holds the head its last batch signed (a row that disagrees refuses good pushes,
+  // a missing one lets the device's chain start over).
   Result<VerifyReport> check_chain_cache() {
     auto rows = db_.prepare("SELECT device, head FROM device_chains ORDER BY device");
     if (!rows) return rows.status();
+    std::size_t matched = 0;
     for (;;) {
       auto row = rows->step();
       if (!row) return row.status();
@@ -267,10 +311,39 @@ class Verifier {
       const std::string device = rows->column_text(0);
       const auto head = rows->column_blob(1);
       auto it = devices_.find(device);
-      if (it == devices_.end() || !it->second.link ||
-          !std::equal(head.begin(), head.end(), it->second.link->begin(), it->second.link->end()))
-        return fail(
-            0, "device_chains holds a link for " + device + " that the audit log does not give");
+      if (it == devices_.end() || !it->second.head ||
+          !std::equal(head.begin(), head.end(), it->second.head->begin(), it->second.head->end()))
+        return fail(0, "device_chains holds a link for " + device +
+                           " that the audit log does not give");
+      ++matched;
+    }
+    for (const auto& [device, chain] : devices_)
+      if (chain.head && matched-- == 0)
+        return fail(0, "device_chains lacks device " + device + ", whose batches the log holds");
+    return report_;
+  }
+
+  // The directory's devices table is mutable; the log says what each device's key and state
+  // must be.
+  Result<VerifyReport> check_devices() {
+    auto rows = db_.prepare("SELECT id, hex(public_key), state FROM devices ORDER BY id");
+    if (!rows) return rows.status();
+    for (;;) {
+      auto row = rows->step();
+      if (!row) return row.status();
+      if (!*row) break;
+      const std::string id = rows->column_text(0);
+      auto it = devices_.find(id);
+      if (it == devices_.end() || !it->second.key)
+        return fail(0, "device " + id + " is in the directory but its key is not in the log");
+      std::string key = rows->column_text(1);
+      for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (key != crypto::to_hex(*it->second.key))
+        return fail(0, "device " + id + "'s key in the directory is not the one in the log");
+      const std::string state = rows->column_text(2);
+      if (!it->second.state.empty() && state != it->second.state && state != "wiped")
+        return fail(0, "device " + id + " is '" + state + "' in the directory but '" +
+                           it->second.state + "' in the log");
     }
     return report_;
   }
@@ -281,6 +354,8 @@ class Verifier {
   std::map<std::string, DeviceChain> devices_;
   std::optional<crypto::Statement> log_;
   std::optional<LogRow> log_row_;
+  std::string last_kind_;
+  bool last_is_start_ = false;
 };
 
 }  // namespace

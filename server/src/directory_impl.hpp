@@ -71,7 +71,8 @@ Status set_meta(crypto::Database& db, std::string_view key, std::string_view val
 Result<User> load_user(crypto::Database& db, const std::string& name);
 // Records a change to the directory in the audit log (audit.hpp), inside the change's
 // transaction. `detail`: a JSON object's text.
-Status audit_change(crypto::Database& db, const char* kind, std::int64_t at_ms,
+Status audit_change(crypto::Database& db, const std::shared_ptr<const crypto::SigningKey>& key,
+                    const char* kind, std::int64_t at_ms,
                     const std::string& user, const std::string& device, const std::string& detail);
 bool is_valid_name(std::string_view name);
 

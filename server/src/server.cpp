@@ -216,12 +216,13 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
       c.audit_key_file.empty()
           ? (std::filesystem::path(c.data_dir) / audit::kAuditKeyFileName).string()
           : c.audit_key_file;
-  auto audit_key = crypto::load_or_create_signing_key_file(key_path);
+  auto file = StoreFile::open(path, c.key_file);
+  if (!file) return file.status();
+  auto audit_key = audit::open_key(*file, key_path);
   if (!audit_key) return audit_key.status();
   SqliteStoreOptions store_options;
   store_options.key_file = c.key_file;
-  store_options.audit_key = std::make_shared<const crypto::SigningKey>(std::move(*audit_key));
-  store_options.checkpoint_interval_ms = c.checkpoint_interval_ms;
+  store_options.audit_key = *audit_key;
   const std::string audit_public = crypto::to_hex(store_options.audit_key->public_key());
   auto store = SqliteStore::open(path, std::move(store_options));
   if (!store) return store.status();
@@ -233,7 +234,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->shared->max_queued_frames = c.max_queued_frames;
   impl->shared->max_queued_bytes = c.max_queued_bytes;
   impl->shared->head.store(*head);
-  auto directory = Directory::open(impl->store->file());
+  DirectoryOptions directory_options;
+  directory_options.audit_key = *audit_key;
+  auto directory = Directory::open(impl->store->file(), directory_options);
   if (!directory) return directory.status();
   impl->directory = std::move(*directory);
   impl->shared->directory = impl->directory.get();

@@ -82,6 +82,11 @@ struct Reader {
 
 Result<Statement> prep(Database& db, std::string_view sql) { return db.prepare(sql); }
 
+std::int64_t system_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 Result<std::unique_ptr<Reader>> open_reader(const StoreFile& file) {
   auto db = file.connect(/*writable=*/false);
   if (!db) return db.status();
@@ -120,8 +125,6 @@ struct SqliteStore::Impl {
   std::unique_ptr<Database> wdb;  // the writer thread's connection
   std::optional<WriteStatements> w;
   bool tx_open = false;  // used by the writer thread only
-  // When this store last wrote a checkpoint (writer thread only; 0: not yet).
-  std::int64_t last_checkpoint_ms = 0;
 
   std::mutex mu;
   std::vector<std::unique_ptr<Reader>> idle;  // guarded by mu
@@ -278,7 +281,6 @@ class SqliteTx final : public StoreTx {
     auto entry = w_.audit.append(
         audit::op_event(seq, op.id, op.device, op.user, op_json, skewed, received_ms, chained));
     if (!entry) return entry.status();
-    audited_ = true;
     return seq;
   }
 
@@ -296,9 +298,7 @@ class SqliteTx final : public StoreTx {
   }
 
   Result<std::uint64_t> append_audit(const audit::Event& event) override {
-    auto seq = w_.audit.append(event);
-    if (seq) audited_ = true;
-    return seq;
+    return w_.audit.append(event);
   }
 
   Result<std::optional<ChainHead>> load_chain(const std::string& device) override {
@@ -322,33 +322,16 @@ class SqliteTx final : public StoreTx {
 
   Status commit() override {
     assert(!done_);
-    if (Status s = checkpoint_if_due(); !s) return s;
+    if (Status s = w_.audit.seal(system_now_ms()); !s) return s;
     if (Status s = s_.wdb->exec("COMMIT"); !s) return s;
     done_ = true;
     return Status::ok();
   }
 
  private:
-  // A checkpoint before committing entries, at most one per checkpoint interval.
-  Status checkpoint_if_due() {
-    const auto& key = s_.options.audit_key;
-    if (!audited_ || !key) return Status::ok();
-    using namespace std::chrono;
-    const std::int64_t now =
-        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-    if (s_.last_checkpoint_ms != 0 &&
-        now - s_.last_checkpoint_ms < s_.options.checkpoint_interval_ms)
-      return Status::ok();
-    auto wrote = w_.audit.checkpoint(*key, now);
-    if (!wrote) return wrote.status();
-    s_.last_checkpoint_ms = now;
-    return Status::ok();
-  }
-
   SqliteStore::Impl& s_;
   WriteStatements& w_;
   bool done_ = false;
-  bool audited_ = false;  // this transaction appended audit entries
 };
 
 }  // namespace
@@ -391,7 +374,7 @@ Status open_writer(SqliteStore::Impl& impl) {
   auto find_refusal = impl.wdb->prepare(
       "SELECT json_extract(detail, '$.code'), json_extract(detail, '$.reason') FROM audit_log "
       "WHERE kind = 'refused' AND subject = ?1 ORDER BY seq DESC LIMIT 1");
-  auto audit = audit::AuditWriter::prepare(*impl.wdb);
+  auto audit = audit::AuditWriter::prepare(*impl.wdb, impl.options.audit_key);
   for (const Status& s :
        {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),
         load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status(),
@@ -413,6 +396,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   if (!file) return file.status();
   auto impl = std::make_unique<Impl>(std::move(*file));
   impl->options = std::move(options);
+  if (impl->options.audit_key) {
+    auto db = impl->file.connect(/*writable=*/true);
+    if (!db) return impl->file.annotate(db.status());
+    if (Status s = audit::pin_key(**db, impl->options.audit_key->public_key()); !s) return s;
+  }
   if (Status s = open_writer(*impl); !s) return impl->file.annotate(s);
 
   // Open one reader now so that a store we cannot read fails at start-up, not later.
@@ -428,13 +416,11 @@ const StoreFile& SqliteStore::file() const { return impl_->file; }
 Result<std::uint64_t> SqliteStore::write_checkpoint() {
   if (!impl_->options.audit_key) return std::uint64_t{0};
   assert(!impl_->tx_open && "one StoreTx at a time");
-  using namespace std::chrono;
-  const std::int64_t now =
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const std::int64_t now = system_now_ms();
   Result<std::uint64_t> out = std::uint64_t{0};
   Status s = crypto::in_transaction(*impl_->wdb, [&]() -> Status {
     impl_->w->audit.begin();
-    auto wrote = impl_->w->audit.checkpoint(*impl_->options.audit_key, now);
+    auto wrote = impl_->w->audit.checkpoint(now);
     if (!wrote) return wrote.status();
     if (*wrote) {
       auto head = impl_->w->audit.head_seq();
@@ -444,7 +430,6 @@ Result<std::uint64_t> SqliteStore::write_checkpoint() {
     return Status::ok();
   });
   if (!s) return s;
-  if (*out != 0) impl_->last_checkpoint_ms = now;
   return out;
 }
 

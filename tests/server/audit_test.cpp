@@ -32,7 +32,6 @@ struct AuditedStore {
   void open() {
     server::SqliteStoreOptions options;
     options.audit_key = key;
-    options.checkpoint_interval_ms = 0;  // a checkpoint at every commit
     auto s = server::SqliteStore::open(path, options);
     REQUIRE(s);
     store = std::move(*s);
@@ -412,4 +411,104 @@ TEST_CASE("a device op dropped from the log is caught by the device's signature"
   auto r = s.verify();
   REQUIRE(r.problem);
   CHECK(r.problem->what.find("batch of " + d.id) != std::string::npos);
+}
+
+TEST_CASE("entries added without the key are caught, at the tail and by the next writer",
+          "[audit]") {
+  AuditedStore s;
+  s.edits(2);
+  // Someone with the file but not the key appends a forged op and its entry, hash and all.
+  {
+    auto db = crypto::Database::open(s.path, {});
+    REQUIRE(db);
+    sync::Op forged = put_op(device_id(1), 99, "cases", "c1", {{"risk", "high"}});
+    const std::string op_json = sync::canonical(forged);
+    auto ins = (*db)->prepare(
+        "INSERT INTO log(op_id, device, collection, record, op_json, skewed, received_ms) "
+        "VALUES (?1, ?2, 'cases', 'c1', ?3, 0, ?4)");
+    REQUIRE(ins);
+    REQUIRE(ins->bind(1, forged.id).bind(2, forged.device).bind(3, op_json).bind(4, kNowMs).run());
+    const auto log_seq = static_cast<std::uint64_t>((*db)->last_insert_rowid());
+    auto head = (*db)->prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    REQUIRE(head);
+    REQUIRE(*head->step());
+    const auto seq = static_cast<std::uint64_t>(head->column_int(0)) + 1;
+    crypto::Digest prev{};
+    const auto blob = head->column_blob(1);
+    std::copy(blob.begin(), blob.end(), prev.begin());
+    const auto e = server::audit::op_event(log_seq, forged.id, forged.device, forged.user,
+                                           op_json, false, kNowMs, false);
+    auto add = (*db)->prepare(
+        "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    REQUIRE(add);
+    REQUIRE(add->bind(1, static_cast<std::int64_t>(seq))
+                .bind(2, e.at_ms)
+                .bind(3, e.kind)
+                .bind(4, e.user)
+                .bind(5, e.device)
+                .bind(6, e.subject)
+                .bind(7, e.detail)
+                .bind_blob(8, server::audit::entry_hash(prev, seq, e))
+                .run());
+  }
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->what.find("follow the newest checkpoint") != std::string::npos);
+  const auto forged_entry = r.problem->seq;
+  // The server's next commit notices before sealing anything over it.
+  s.edits(1);
+  r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->seq == forged_entry);
+  CHECK(r.problem->what.find("without a checkpoint after them") != std::string::npos);
+}
+
+TEST_CASE("a store refuses an audit key other than the one it was first used with",
+          "[audit]") {
+  AuditedStore s;
+  s.edits(1);
+  s.store.reset();
+  server::SqliteStoreOptions other;
+  other.audit_key = std::make_shared<const crypto::SigningKey>(crypto::SigningKey::generate());
+  auto opened = server::SqliteStore::open(s.path, other);
+  REQUIRE_FALSE(opened);
+  CHECK(opened.status().code() == Code::invalid_argument);
+  CHECK(opened.status().message().find("--audit-key") != std::string::npos);
+}
+
+TEST_CASE("a tampered number, directory key or chain cache is located", "[audit]") {
+  AuditedStore s;
+  SigningDevice d;
+  enrol(s, d);
+  std::vector<sync::Op> ops{d.edit("c1"), d.edit("c2")};
+  apply(s, d.push(ops, 1, 2));
+  SECTION("a log number that is not one") {
+    s.tamper("UPDATE audit_log SET detail = json_set(detail, '$.log', -1) WHERE kind = 'op';");
+    auto r = s.verify();
+    REQUIRE(r.problem);  // located (the entry's hash first), not an exception
+    CHECK(r.problem->seq > 0);
+  }
+  SECTION("the chain cache row of a device removed") {
+    s.tamper("DELETE FROM device_chains;");
+    auto r = s.verify();
+    REQUIRE(r.problem);
+    CHECK(r.problem->what.find("device_chains lacks device") != std::string::npos);
+  }
+}
+
+TEST_CASE("a device's first signed push may start inside its chain", "[audit]") {
+  AuditedStore s;
+  SigningDevice d;
+  enrol(s, d);
+  std::vector<sync::Op> ops{d.edit("c1"), d.edit("c2"), d.edit("c3"), d.edit("c4")};
+  // Ops 1-2 went to a server without device authentication; this one first sees op 3.
+  auto first = apply(s, d.push(ops, 3, 3));
+  CHECK(first.at(0).status == sync::OpStatus::accepted);
+  auto next = apply(s, d.push(ops, 4, 4));
+  CHECK(next.at(0).status == sync::OpStatus::accepted);
+  auto r = s.verify();
+  INFO((r.problem ? r.problem->what : ""));
+  CHECK_FALSE(r.problem);
+  CHECK(r.batches == 2);
 }

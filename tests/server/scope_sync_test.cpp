@@ -88,7 +88,12 @@ struct Programme {
   Programme() {
     auto file = server::StoreFile::open(server.data_dir() + "/fieldsync.db", "");
     REQUIRE(file);
-    auto dir = server::Directory::open(*file);
+    // The directory seals its audit entries with the server's key, as fieldsync-admin does.
+    auto key = server::audit::open_key(*file, server.data_dir() + "/audit.key");
+    REQUIRE(key);
+    server::DirectoryOptions options;
+    options.audit_key = *key;
+    auto dir = server::Directory::open(*file, options);
     REQUIRE(dir);
     directory = std::move(*dir);
     REQUIRE(directory->add_team("north", wall_ms()));
@@ -103,12 +108,14 @@ struct Programme {
   // An assignment or share made by `actor` through the store, as fieldsync-admin makes it.
   void change(server::CaseAction action, const std::string& case_id, const std::string& user,
               const std::string& actor) {
-    auto store = server::SqliteStore::open(server.data_dir() + "/fieldsync.db");
-    REQUIRE(store);
     auto key = crypto::load_signing_key_file(server.data_dir() + "/audit.key");
     REQUIRE(key);
+    server::SqliteStoreOptions options;
+    options.audit_key = std::make_shared<const crypto::SigningKey>(std::move(*key));
+    auto store = server::SqliteStore::open(server.data_dir() + "/fieldsync.db", options);
+    REQUIRE(store);
     auto r = server::change_case(**store, *directory, {action, case_id, user, actor}, wall_ms(),
-                                 sync::default_schema(), &*key);
+                                 sync::default_schema(), options.audit_key.get());
     INFO(r.status().to_string());
     REQUIRE(r);
     CHECK(r->changed);

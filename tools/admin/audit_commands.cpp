@@ -256,7 +256,7 @@ int audit_export(const Context& ctx, const std::string& since, const std::string
                             {"user", text_or_null(user)},
                             {"case", text_or_null(case_id)},
                             {"entries", lines->size()}};
-  if (Status s = record_read(file, *opened->audit_key, *reader, "export", detail, ctx.now_ms()); !s)
+  if (Status s = record_read(file, opened->audit_key, *reader, "export", detail, ctx.now_ms()); !s)
     return fail(s);
   for (const auto& line : *lines) std::cout << line << "\n";
   return 0;

@@ -39,7 +39,7 @@ int audit_history(const Context& ctx, const std::string& collection, const std::
   const sync::RecordHistory history = sync::record_history(collection, id, *entries, *spec);
   // A read of the record by a person: recorded before anything is shown.
   if (Status s =
-          record_read(opened->store->file(), *opened->audit_key, *reader, collection + "/" + id,
+          record_read(opened->store->file(), opened->audit_key, *reader, collection + "/" + id,
                       json::object{{"what", "history"}}, ctx.now_ms());
       !s)
     return fail(s);

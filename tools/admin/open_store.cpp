@@ -52,21 +52,28 @@ Result<server::StoreFile> open_store_file(const Context& ctx) {
 Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx) {
   auto file = open_store_file(ctx);
   if (!file) return file.status();
-  return server::Directory::open(*file);
+  auto key = server::audit::open_key(*file, audit_key_path(ctx));
+  if (!key) return key.status();
+  server::DirectoryOptions options;
+  options.audit_key = *key;
+  return server::Directory::open(*file, options);
 }
 
 Result<OpenStore> open_store(const Context& ctx) {
-  auto path = store_path(ctx);
-  if (!path) return path.status();
-  auto key = crypto::load_or_create_signing_key_file(audit_key_path(ctx));
+  auto file = open_store_file(ctx);
+  if (!file) return file.status();
+  // The store's own key, made here only for a store that has none yet (audit::open_key).
+  auto key = server::audit::open_key(*file, audit_key_path(ctx));
   if (!key) return key.status();
   server::SqliteStoreOptions options;
   options.key_file = ctx.key_file;
   options.max_idle_readers = 1;
-  options.audit_key = std::make_shared<const crypto::SigningKey>(std::move(*key));
-  auto store = server::SqliteStore::open(*path, options);
+  options.audit_key = *key;
+  auto store = server::SqliteStore::open(file->path(), options);
   if (!store) return store.status();
-  auto directory = server::Directory::open((*store)->file());
+  server::DirectoryOptions directory_options;
+  directory_options.audit_key = *key;
+  auto directory = server::Directory::open((*store)->file(), directory_options);
   if (!directory) return directory.status();
   return OpenStore{std::move(*store), std::move(*directory), options.audit_key};
 }
@@ -100,7 +107,8 @@ Result<std::string> reading_user(server::Directory& dir, const std::string& give
   return name;
 }
 
-Status record_read(const server::StoreFile& file, const crypto::SigningKey& key,
+Status record_read(const server::StoreFile& file,
+                   const std::shared_ptr<const crypto::SigningKey>& key,
                    const std::string& reader, const std::string& subject,
                    const boost::json::object& detail, std::int64_t now_ms) {
   auto db = file.connect(true);
@@ -108,9 +116,8 @@ Status record_read(const server::StoreFile& file, const crypto::SigningKey& key,
   const server::audit::Event event{"read", now_ms,  reader,
                                    "",     subject, boost::json::serialize(detail)};
   Status s = crypto::in_transaction(**db, [&]() -> Status {
-    if (auto seq = server::audit::append(**db, event); !seq) return seq.status();
-    if (auto wrote = server::audit::checkpoint(**db, key, now_ms); !wrote) return wrote.status();
-    return Status::ok();
+    auto seq = server::audit::append(**db, event, key);
+    return seq ? Status::ok() : seq.status();
   });
   return s ? s : file.annotate(s);
 }

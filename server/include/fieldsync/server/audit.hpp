@@ -18,7 +18,11 @@
 //                         reads; subject: what was read; detail: {what, count?, ...}
 //             admin       a change an administrator made in the directory
 //             checkpoint  the server's signature over (seq, head hash) of the entry before;
-//                         detail: {through, head, sig}
+//                         detail: {through, head, sig}; every transaction that appends ends
+//                         in one, so a healthy log always ends sealed
+//             alarm       entries were found appended without a checkpoint after them (an
+//                         insertion, or a writer without the key); detail: {event, from,
+//                         through}
 // The sync log's rows are covered through their `op` entries: verify_audit() checks that
 // every log row has exactly one, in order, and that it matches the row's contents.
 //
@@ -27,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -36,6 +41,9 @@
 
 namespace fieldsync::crypto {
 class Database;
+}
+namespace fieldsync::server {
+class StoreFile;
 }
 
 namespace fieldsync::server::audit {
@@ -65,11 +73,20 @@ Event op_event(std::uint64_t log_seq, std::string_view op_id, std::string_view d
                std::string_view user, std::string_view op_json, bool skewed,
                std::int64_t received_ms, bool chained);
 
-// Appends `e` as the next entry. Inside a write transaction.
-Result<std::uint64_t> append(crypto::Database& db, const Event& e);
-// Appends a checkpoint over the newest entry, signed with `key`, when there are entries
-// after the last checkpoint. Inside a write transaction. Returns whether it wrote one.
-Result<bool> checkpoint(crypto::Database& db, const crypto::SigningKey& key, std::int64_t now_ms);
+// Appends `e` as the next entry and seals it with a checkpoint signed by `key` (see
+// AuditWriter in audit_writer.hpp for the seal check). Inside a write transaction.
+Result<std::uint64_t> append(crypto::Database& db, const Event& e,
+                             const std::shared_ptr<const crypto::SigningKey>& key);
+
+// The server's public audit key as the store pinned it (meta "audit_public_key"; nullopt
+// before the first key was used) / pins `key`, or Code::invalid_argument when the store is
+// pinned to another key.
+Result<std::optional<crypto::PublicKey>> pinned_key(crypto::Database& db);
+Status pin_key(crypto::Database& db, const crypto::PublicKey& key);
+// The audit key for a store: read from `key_path`, made there only when the store has no key
+// yet (Code::not_found otherwise: the store's key file is elsewhere), and pinned.
+Result<std::shared_ptr<const crypto::SigningKey>> open_key(const StoreFile& file,
+                                                           const std::string& key_path);
 
 struct Problem {
   std::uint64_t seq = 0;  // the first audit entry that does not verify (0: not an entry)
@@ -79,6 +96,7 @@ struct Problem {
 struct VerifyReport {
   std::uint64_t entries = 0;
   std::uint64_t ops = 0;          // log rows checked against their op entries
+  std::uint64_t unsigned_ops = 0;  // of them, not covered by a device's signature
   std::uint64_t batches = 0;      // device signatures checked
   std::uint64_t checkpoints = 0;  // server signatures checked
   std::uint64_t last_checkpoint = 0;

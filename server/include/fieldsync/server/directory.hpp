@@ -107,6 +107,8 @@ struct ServerOpSlot {
 struct DirectoryOptions {
   crypto::Random* random = nullptr;  // codes, secrets, the server device id; null: libsodium
   std::size_t max_idle_readers = 4;  // read connections kept open between calls
+  // Seals the audit entries of every change (audit.hpp); null: unsealed (tests only).
+  std::shared_ptr<const crypto::SigningKey> audit_key{};
 };
 
 class Directory {

@@ -38,7 +38,6 @@ struct ServerConfig {
   // The server's Ed25519 key that signs the audit log's checkpoints and its own operations
   // (audit.hpp). Empty: data_dir/audit.key, made on first start.
   std::string audit_key_file;
-  std::int64_t checkpoint_interval_ms = 10'000;  // at most one checkpoint per interval
   std::string host = "127.0.0.1";
   std::uint16_t port = 8700;  // 0: any free port (see Server::port())
   // TLS: both set (PEM files: the certificate chain, leaf first, and its unencrypted private

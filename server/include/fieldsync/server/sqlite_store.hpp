@@ -36,11 +36,10 @@ struct SqliteStoreOptions {
   // or others); a new store is created encrypted under it, an existing one must be encrypted
   // under it (a plain store is refused: it is not encrypted in place).
   std::string key_file;
-  // Signs the audit log's checkpoints (audit.hpp); null: no checkpoints are written.
+  // Signs the audit log's checkpoints (audit.hpp): every commit that appended entries ends
+  // in one. Pinned in the store at open (a store pinned to another key is refused). Null: no
+  // checkpoints (tests of other parts only: audit verify then fails on the unsealed tail).
   std::shared_ptr<const crypto::SigningKey> audit_key;
-  // A commit that appended audit entries writes a checkpoint first when the last one it
-  // wrote is at least this old (0: at every such commit).
-  std::int64_t checkpoint_interval_ms = 10'000;
 };
 
 class SqliteStore final : public ServerStore {
@@ -58,9 +57,9 @@ class SqliteStore final : public ServerStore {
   // The file the store opened: a Directory (directory.hpp) opens its connections through it.
   // Any thread; valid while the store lives.
   const StoreFile& file() const;
-  // Writes a checkpoint now (audit.hpp) when entries follow the last one and the store has
-  // an audit key: returns the checkpoint's entry (0: none needed). Writer thread only (or
-  // after the writer stopped).
+  // Writes a checkpoint now (audit.hpp) when entries follow the last one (written by a
+  // process without the key) and the store has an audit key: returns the checkpoint's entry
+  // (0: none needed). Writer thread only (or after the writer stopped).
   Result<std::uint64_t> write_checkpoint();
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
