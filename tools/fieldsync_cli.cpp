@@ -277,6 +277,8 @@ int cmd_list(const Globals& g, const std::string& collection, bool as_json) {
   auto r = open_replica(g);
   if (!r) return fail(r.status());
   auto records = (*r)->list(collection);
+  if (records)  // a listing shows every record's fields: one read of the collection
+    if (Status noted = (*r)->note_read(collection, "*"); !noted) return fail(noted);
   if (!records) return fail(records.status());
   if (as_json) {
     json::array a;
@@ -313,6 +315,9 @@ int cmd_conflicts(const Globals& g, bool all, bool as_json) {
   if (!r) return fail(r.status());
   auto list = (*r)->conflicts(all);
   if (!list) return fail(list.status());
+  // Each conflict shows its record's competing values: a read of that record.
+  for (const auto& c : *list)
+    if (Status noted = (*r)->note_read(c.collection, c.record); !noted) return fail(noted);
   if (as_json) {
     json::array a;
     for (const auto& c : *list) a.emplace_back(fieldsync::sync::to_json(c));

@@ -650,7 +650,7 @@ Status Replica::note_read(const std::string& collection, const std::string& id) 
 
 Result<std::vector<sync::ReadEvent>> Replica::pending_reads(std::size_t limit) {
   if (Status u = require_unlocked(); !u) return u;
-  auto st = db_->prepare("SELECT collection, id, at_ms FROM reads ORDER BY seq LIMIT ?1");
+  auto st = db_->prepare("SELECT collection, id, at_ms, seq FROM reads ORDER BY seq LIMIT ?1");
   if (!st) return st.status();
   st->bind(1, static_cast<std::int64_t>(limit));
   std::vector<sync::ReadEvent> out;
@@ -658,7 +658,9 @@ Result<std::vector<sync::ReadEvent>> Replica::pending_reads(std::size_t limit) {
     auto row = st->step();
     if (!row) return row.status();
     if (!*row) return out;
-    out.push_back(sync::ReadEvent{st->column_text(0), st->column_text(1), st->column_int(2)});
+    sync::ReadEvent e{st->column_text(0), st->column_text(1), st->column_int(2)};
+    e.local = static_cast<std::uint64_t>(st->column_int(3));
+    out.push_back(std::move(e));
   }
 }
 

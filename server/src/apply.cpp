@@ -163,11 +163,11 @@ Result<std::vector<sync::OpResult>> refuse_push(StoreTx& tx, const sync::Submitt
 }
 
 // An op already in the device's chain, sent again: its first answer.
-Result<sync::OpResult> answer_again(StoreTx& tx, const sync::Op& op) {
+Result<sync::OpResult> answer_again(StoreTx& tx, const sync::Op& op, const std::string& device) {
   auto seen = tx.find_op(op.id);
   if (!seen) return seen.status();
   if (*seen) return sync::OpResult{op.id, sync::OpStatus::duplicate, **seen, false, Code::ok, {}};
-  auto refusal = tx.find_refusal(op.id);
+  auto refusal = tx.find_refusal(op.id, device);
   if (!refusal) return refusal.status();
   if (*refusal) return **refusal;
   return rejected(op, Status(Code::chain_broken,
@@ -249,13 +249,13 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
       if (links[i] == (*held)->link) first_new = i + 1;
   }
   if (!first_new)
-    return refuse_push(tx, push,
-                       Status(Code::chain_broken, "this push does not continue device " +
-                                                      chain.device +
-                                                      "'s chain of operations (the server holds "
-                                                      "it through " +
-                                                      (*held)->last_op + ")"),
-                       now_ms);
+    return refuse_push(
+        tx, push,
+        Status(Code::chain_broken, "this push does not continue device " + chain.device +
+                                       "'s chain of operations (the server holds "
+                                       "it through " +
+                                       (*held)->last_op + ")"),
+        now_ms);
   // The link the new ops continue from: recorded with the batch, so verify can recompute.
   const crypto::Digest from = *first_new == 0 ? chain.prev : links[*first_new - 1];
 
@@ -268,7 +268,7 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
     last_op = op.id;
     if (pos < *first_new) {
       if (refused) continue;  // its answer is the session's
-      auto res = answer_again(tx, op);
+      auto res = answer_again(tx, op, chain.device);
       if (!res) return res.status();
       results.push_back(std::move(*res));
       ++next;

@@ -18,8 +18,8 @@ namespace {
 
 struct DeviceChain {
   std::optional<crypto::PublicKey> key;
-  std::string state;                   // from the newest device entry: active, revoked, ...
-  std::optional<crypto::Digest> head;  // the link the last batch signed
+  std::string state;                    // from the newest device entry: active, revoked, ...
+  std::optional<crypto::Digest> head;   // the link the last batch signed
   std::vector<crypto::Digest> pending;  // digests of chained entries since that batch
   std::uint64_t unsigned_from = 0;      // the first of them
 };
@@ -112,6 +112,7 @@ class Verifier {
       last_kind_ = e.kind;
       last_is_start_ = e.kind == "admin" && e.detail.find("\"audit_started\"") != std::string::npos;
       prev = hash;
+      report_.head_hash = sync::digest_hex(hash);
       ++expect;
       ++report_.entries;
     }
@@ -198,6 +199,16 @@ class Verifier {
                "entry #" + std::to_string(seq) + " gives device " + e.device + " a second key");
         chain.key = k;
       }
+      // The device's state as the directory must show it (devices table, check_devices).
+      const std::string event = text(d, "event");
+      const std::string state = text(d, "state");
+      auto& chain = devices_[e.device];
+      if (!state.empty())
+        chain.state = state;
+      else if (event == "enrolled")
+        chain.state = "active";
+      else if (event == "revoked" || event == "revoked_no_upload" || event == "wiped")
+        chain.state = event;
     } else if (e.kind == "checkpoint") {
       check_checkpoint(seq, d, prev);
     }
@@ -269,8 +280,9 @@ class Verifier {
     crypto::Digest link = *from;
     for (const auto& digest : chain.pending) link = sync::chain_next(link, digest);
     if (chain.pending.empty() || link != *head)
-      return (void)fail(seq, where + ": the device's operations before it do not chain to the "
-                                     "head it signed (one was changed, removed or reordered)");
+      return (void)fail(seq, where +
+                                 ": the device's operations before it do not chain to the "
+                                 "head it signed (one was changed, removed or reordered)");
     if (!chain.key) return (void)fail(seq, where + ": no key is recorded for the device");
     if (!verify_text(*chain.key, sync::push_message(e.device, text(d, "last"), *head), *sig))
       return (void)fail(seq, where + ": the device's signature does not verify");
@@ -313,8 +325,8 @@ class Verifier {
       auto it = devices_.find(device);
       if (it == devices_.end() || !it->second.head ||
           !std::equal(head.begin(), head.end(), it->second.head->begin(), it->second.head->end()))
-        return fail(0, "device_chains holds a link for " + device +
-                           " that the audit log does not give");
+        return fail(
+            0, "device_chains holds a link for " + device + " that the audit log does not give");
       ++matched;
     }
     for (const auto& [device, chain] : devices_)

@@ -284,9 +284,10 @@ class SqliteTx final : public StoreTx {
     return seq;
   }
 
-  Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id) override {
+  Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
+                                                     const std::string& device) override {
     ResetOnExit reset(w_.find_refusal);
-    auto row = w_.find_refusal.bind(1, op_id).step();
+    auto row = w_.find_refusal.bind(1, op_id).bind(2, device).step();
     if (!row) return row.status();
     if (!*row) return std::optional<sync::OpResult>();
     sync::OpResult r;
@@ -373,7 +374,7 @@ Status open_writer(SqliteStore::Impl& impl) {
       "ON CONFLICT(device) DO UPDATE SET last_op = excluded.last_op, head = excluded.head");
   auto find_refusal = impl.wdb->prepare(
       "SELECT json_extract(detail, '$.code'), json_extract(detail, '$.reason') FROM audit_log "
-      "WHERE kind = 'refused' AND subject = ?1 ORDER BY seq DESC LIMIT 1");
+      "WHERE kind = 'refused' AND subject = ?1 AND device = ?2 ORDER BY seq DESC LIMIT 1");
   auto audit = audit::AuditWriter::prepare(*impl.wdb, impl.options.audit_key);
   for (const Status& s :
        {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),

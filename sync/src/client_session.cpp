@@ -217,15 +217,17 @@ std::vector<std::string> ClientSession::next_reads() {
   }
   reads_drained_ = false;
   Reads r{next_reads_batch_++, std::move(*reads)};
-  reads_in_flight_ = std::make_pair(r.batch, r.events.size());
+  std::uint64_t through = 0;
+  for (const auto& e : r.events) through = std::max(through, e.local);
+  reads_in_flight_ = ReadsInFlight{r.batch, r.events.size(), through};
   return {encode(r)};
 }
 
 std::vector<std::string> ClientSession::handle(const Noted& m) {
-  if (!reads_in_flight_ || reads_in_flight_->first != m.batch)
+  if (!reads_in_flight_ || reads_in_flight_->batch != m.batch)
     return fail({Code::unexpected_message, "noted for a reads batch that is not in flight"});
-  if (Status s = store_.on_reads_noted(reads_in_flight_->second); !s) return fail(s);
-  reads_noted_ += reads_in_flight_->second;
+  if (Status s = store_.on_reads_noted(reads_in_flight_->through); !s) return fail(s);
+  reads_noted_ += reads_in_flight_->count;
   reads_in_flight_.reset();
   return next_reads();
 }

@@ -404,26 +404,40 @@ SessionActions ServerSession::handle(const Push& m) {
 }
 
 SessionActions ServerSession::handle(const Reads& m) {
-  SessionActions a;
-  for (const auto& e : m.events) {
-    if (!schema_.collection(e.collection) || !is_valid_record_id(e.id)) {
-      a.send.push_back(
-          encode(Error{Code::invalid_argument,
-                       "reads batch " + std::to_string(m.batch) + " names an unknown record '" +
-                           e.collection + "/" + e.id + "'; nothing of it was recorded",
-                       false}));
-      return a;
-    }
-  }
   if (m.batch == 0)
     return protocol_error(Code::invalid_argument, "a reads batch number starts at 1");
-  a.record_reads = m;
+  if (reads_in_flight_)
+    return protocol_error(Code::unexpected_message, "a reads batch is already in flight");
+  // A read of something that cannot be a record is left out (the device's report is all the
+  // server has of it); the rest is recorded.
+  Reads valid{m.batch, {}};
+  for (const auto& e : m.events) {
+    if (!schema_.collection(e.collection) || !(is_valid_record_id(e.id) || e.id == "*")) continue;
+    valid.events.push_back(e);
+    if (e.id == "*") valid.events.back().what = "listed";
+  }
+  reads_in_flight_ = true;
+  SessionActions a;
+  a.record_reads = std::move(valid);
   return a;
 }
 
 SessionActions ServerSession::on_reads_recorded(std::uint64_t batch, const Status& status) {
   SessionActions a;
-  if (batch == 0) return a;
+  if (batch == 0) {  // the read of a history answer: the answer goes out once it is recorded
+    if (!history_answer_) return a;
+    if (status)
+      a.send.push_back(encode(*history_answer_));
+    else
+      a.send.push_back(encode(Error{status.code(),
+                                    "the history could not be recorded as read, so it was not "
+                                    "sent: " +
+                                        status.message(),
+                                    false}));
+    history_answer_.reset();
+    return a;
+  }
+  reads_in_flight_ = false;
   if (status)
     a.send.push_back(encode(Noted{batch}));
   else
@@ -469,7 +483,19 @@ SessionActions ServerSession::on_history(const Result<RecordLog>& log) {
     a.send.push_back(encode(Error{Code::not_found, "no record " + what + " in this scope", false}));
     return a;
   }
-  a.send.push_back(encode(HistoryLog{request.collection, request.id, log->entries, log->more}));
+  // At most half a frame of entries (long notes add up); `more` says the log holds more.
+  HistoryLog answer{request.collection, request.id, {}, log->more};
+  std::size_t bytes = 0;
+  for (const auto& e : log->entries) {
+    const std::size_t size = canonical(e.op).size() + 64;
+    if (!answer.entries.empty() && bytes + size > kMaxFrameBytes / 2) {
+      answer.more = true;
+      break;
+    }
+    bytes += size;
+    answer.entries.push_back(e);
+  }
+  history_answer_ = std::move(answer);
   ReadEvent read{request.collection, request.id, 0, "history"};
   a.record_reads = Reads{0, {read}};
   return a;

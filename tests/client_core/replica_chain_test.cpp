@@ -87,7 +87,7 @@ TEST_CASE("reads are kept until the server noted them, oldest first", "[replica]
   CHECK(reads->at(0).collection == "clients");
   CHECK(reads->at(1).id == "k1");
   CHECK(reads->at(1).at_ms == reads->at(0).at_ms + 5);
-  REQUIRE(r->on_reads_noted(1));
+  REQUIRE(r->on_reads_noted(reads->at(0).local));
   reads = r->pending_reads(10);
   REQUIRE(reads->size() == 1);
   CHECK(reads->at(0).id == "k1");

@@ -436,8 +436,8 @@ TEST_CASE("entries added without the key are caught, at the tail and by the next
     crypto::Digest prev{};
     const auto blob = head->column_blob(1);
     std::copy(blob.begin(), blob.end(), prev.begin());
-    const auto e = server::audit::op_event(log_seq, forged.id, forged.device, forged.user,
-                                           op_json, false, kNowMs, false);
+    const auto e = server::audit::op_event(log_seq, forged.id, forged.device, forged.user, op_json,
+                                           false, kNowMs, false);
     auto add = (*db)->prepare(
         "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -464,8 +464,7 @@ TEST_CASE("entries added without the key are caught, at the tail and by the next
   CHECK(r.problem->what.find("without a checkpoint after them") != std::string::npos);
 }
 
-TEST_CASE("a store refuses an audit key other than the one it was first used with",
-          "[audit]") {
+TEST_CASE("a store refuses an audit key other than the one it was first used with", "[audit]") {
   AuditedStore s;
   s.edits(1);
   s.store.reset();
@@ -488,6 +487,16 @@ TEST_CASE("a tampered number, directory key or chain cache is located", "[audit]
     auto r = s.verify();
     REQUIRE(r.problem);  // located (the entry's hash first), not an exception
     CHECK(r.problem->seq > 0);
+  }
+  SECTION("a device's key or state changed in the directory") {
+    s.tamper(
+        "INSERT INTO users(name, role, team, created_ms) VALUES ('alice', 'admin', NULL, 0);"
+        "INSERT INTO devices(id, user, public_key, state, enrolled_ms) VALUES ('" +
+        d.id + "', 'alice', zeroblob(32), 'active', 0);");
+    auto r = s.verify();
+    REQUIRE(r.problem);
+    CHECK(r.problem->what.find("key in the directory is not the one in the log") !=
+          std::string::npos);
   }
   SECTION("the chain cache row of a device removed") {
     s.tamper("DELETE FROM device_chains;");

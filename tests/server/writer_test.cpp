@@ -110,8 +110,9 @@ class FailingStore final : public server::ServerStore {
                                      bool chained) override {
       return inner_->append_log(op, skewed, ms, chained);
     }
-    Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id) override {
-      return inner_->find_refusal(op_id);
+    Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
+                                                       const std::string& device) override {
+      return inner_->find_refusal(op_id, device);
     }
     Result<std::uint64_t> append_audit(const server::audit::Event& e) override {
       return inner_->append_audit(e);

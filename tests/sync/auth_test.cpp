@@ -394,3 +394,64 @@ TEST_CASE("signing keys round-trip through their secret bytes", "[auth]") {
   CHECK(crypto::SigningKey::from_secret(std::vector<std::uint8_t>(10)).status().code() ==
         Code::invalid_argument);
 }
+
+TEST_CASE("reads: recorded as the session's, nonsense left out, one batch at a time",
+          "[auth][audit]") {
+  Pair p;
+  welcomed_admin(p);
+  Reads r{1, {{"cases", "c1", 5}, {"no-such-collection", "x", 6}, {"notes", "*", 7}}};
+  auto a = p.server.on_frame(encode(r), 0, 1000);
+  REQUIRE(a.record_reads);
+  REQUIRE(a.record_reads->events.size() == 2);
+  CHECK(a.record_reads->events[0].what == "opened");
+  CHECK(a.record_reads->events[1].what == "listed");
+  auto second = p.server.on_frame(encode(Reads{2, {{"cases", "c2", 8}}}), 0, 1000);
+  CHECK(fatal_code(second) == Code::unexpected_message);
+}
+
+TEST_CASE("reads: noted once recorded, an error when not", "[auth][audit]") {
+  Pair p;
+  welcomed_admin(p);
+  REQUIRE(p.server.on_frame(encode(Reads{1, {{"cases", "c1", 5}}}), 0, 1000).record_reads);
+  auto noted = p.server.on_reads_recorded(1, Status::ok());
+  REQUIRE(noted.send.size() == 1);
+  CHECK(std::get<Noted>(decoded(noted.send[0])).batch == 1);
+  REQUIRE(p.server.on_frame(encode(Reads{2, {{"cases", "c1", 6}}}), 0, 1000).record_reads);
+  auto failed = p.server.on_reads_recorded(2, Status(Code::storage, "disk full"));
+  auto e = std::get<Error>(decoded(failed.send.at(0)));
+  CHECK(e.code == Code::storage);
+  CHECK_FALSE(e.fatal);
+}
+
+TEST_CASE("history: the answer goes out only after its read is recorded", "[auth][audit]") {
+  Pair p;
+  welcomed_admin(p);
+  test::TestDevice dev(kDevice, "ana");
+  auto ask = p.server.on_frame(encode(HistoryRequest{"cases", "c1"}), 0, 1000);
+  REQUIRE(ask.read_history);
+  RecordLog log;
+  log.exists = true;
+  log.entries.push_back(HistoryEntry{3, dev.set("cases", "c1", "status", "closed", 900), 950});
+  auto answered = p.server.on_history(log);
+  CHECK(answered.send.empty());
+  REQUIRE(answered.record_reads);
+  CHECK(answered.record_reads->batch == 0);
+  CHECK(answered.record_reads->events.at(0).what == "history");
+  SECTION("recorded: the log is sent") {
+    auto sent = p.server.on_reads_recorded(0, Status::ok());
+    auto h = std::get<HistoryLog>(decoded(sent.send.at(0)));
+    CHECK(h.entries.size() == 1);
+    CHECK(h.entries[0].received_ms == 950);
+  }
+  SECTION("not recorded: nothing of it is sent") {
+    auto refused = p.server.on_reads_recorded(0, Status(Code::storage, "disk full"));
+    CHECK(std::get<Error>(decoded(refused.send.at(0))).code == Code::storage);
+  }
+  SECTION("a record that does not exist is not found") {
+    auto again = p.server.on_frame(encode(HistoryRequest{"cases", "c9"}), 0, 1000);
+    (void)p.server.on_reads_recorded(0, Status::ok());
+    REQUIRE(again.read_history);
+    auto none = p.server.on_history(RecordLog{});
+    CHECK(std::get<Error>(decoded(none.send.at(0))).code == Code::not_found);
+  }
+}

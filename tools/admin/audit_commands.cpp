@@ -69,14 +69,18 @@ std::string summary(const server::audit::VerifyReport& r, const std::string& key
   return text + "; audit key " + key_hex;
 }
 
-// What the newest checkpoint leaves uncovered, after a trail that verified.
-std::string unsealed(const server::audit::VerifyReport& r) {
-  const std::uint64_t after = r.entries - std::min(r.entries, r.last_checkpoint);
-  if (after == 0) return "the newest checkpoint covers every entry";
-  const std::string which = r.checkpoints == 0 ? "first" : "next";
-  return plural(after, "entry follows", "entries follow") +
-         (r.checkpoints == 0 ? " no checkpoint" : " the newest checkpoint") +
-         ": covered by the hash chain only until the " + which + " checkpoint";
+// After a trail that verified: what to keep elsewhere, and the ops no device signed.
+std::string sealed_note(const server::audit::VerifyReport& r) {
+  std::string text = r.checkpoints == 0 ? std::string("no checkpoint yet")
+                                        : "sealed through entry #" + std::to_string(r.entries) +
+                                              ", hash " + r.head_hash +
+                                              " (keep this line elsewhere: a log cut short "
+                                              "shows against it)";
+  if (r.unsigned_ops > 0)
+    text += "\n" + plural(r.unsigned_ops, "operation carries", "operations carry") +
+            " no device signature (accepted before the audit trail began, or by a server "
+            "without device authentication)";
+  return text;
 }
 
 void print_verify(const Context& ctx, const server::audit::VerifyReport& r,
@@ -89,6 +93,8 @@ void print_verify(const Context& ctx, const server::audit::VerifyReport& r,
     print_json(std::cout, json::object{{"ok", !r.problem},
                                        {"entries", r.entries},
                                        {"ops", r.ops},
+                                       {"unsigned_ops", r.unsigned_ops},
+                                       {"head", r.head_hash},
                                        {"batches", r.batches},
                                        {"checkpoints", r.checkpoints},
                                        {"last_checkpoint", last},
@@ -97,7 +103,7 @@ void print_verify(const Context& ctx, const server::audit::VerifyReport& r,
     return;
   }
   if (!r.problem) {
-    std::cout << "ok: " << summary(r, key_hex) << "\n" << unsealed(r) << "\n";
+    std::cout << "ok: " << summary(r, key_hex) << "\n" << sealed_note(r) << "\n";
     return;
   }
   if (r.problem->seq != 0) {

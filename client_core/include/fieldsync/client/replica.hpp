@@ -203,7 +203,7 @@ class Replica final : public sync::ClientStore {
   Status apply_snapshot(const std::vector<sync::SnapshotRecord>& records) override;
   Status mark_fetched(const std::vector<std::string>& items) override;
   Result<std::vector<sync::ReadEvent>> pending_reads(std::size_t limit) override;
-  Status on_reads_noted(std::size_t count) override;
+  Status on_reads_noted(std::uint64_t through) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

@@ -95,11 +95,12 @@ struct Problem {
 
 struct VerifyReport {
   std::uint64_t entries = 0;
-  std::uint64_t ops = 0;          // log rows checked against their op entries
+  std::uint64_t ops = 0;           // log rows checked against their op entries
   std::uint64_t unsigned_ops = 0;  // of them, not covered by a device's signature
-  std::uint64_t batches = 0;      // device signatures checked
-  std::uint64_t checkpoints = 0;  // server signatures checked
+  std::uint64_t batches = 0;       // device signatures checked
+  std::uint64_t checkpoints = 0;   // server signatures checked
   std::uint64_t last_checkpoint = 0;
+  std::string head_hash;           // hex of the newest entry's hash
   std::optional<Problem> problem;  // the first problem found; none: everything verifies
 };
 

@@ -60,8 +60,9 @@ class StoreTx {
   // chain (op_chain.hpp).
   virtual Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
                                            std::int64_t received_ms, bool chained) = 0;
-  // The last refusal of an op recorded in the audit log (a rejected result), if any.
-  virtual Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id) = 0;
+  // The last refusal of `device`'s op recorded in the audit log (a rejected result), if any.
+  virtual Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
+                                                             const std::string& device) = 0;
   // Appends an event to the audit log; returns its audit sequence number.
   virtual Result<std::uint64_t> append_audit(const audit::Event& event) = 0;
   // A device's newest chain link and the op it follows (nullopt: the device has not pushed

@@ -70,12 +70,13 @@ class ClientStore {
   virtual Status apply_snapshot(const std::vector<SnapshotRecord>& records) = 0;
   // The items' snapshots are all merged: they count in scope_digest() from now on.
   virtual Status mark_fetched(const std::vector<std::string>& items) = 0;
-  // Reads of records on the device not yet reported to the server, oldest first (a store
-  // that records none keeps these defaults) / the oldest `count` of them are recorded.
+  // Reads of records on the device not yet reported to the server, oldest first, each with
+  // its ReadEvent::local number (a store that records none keeps these defaults) / the
+  // server recorded those numbered up to `through`.
   virtual Result<std::vector<ReadEvent>> pending_reads(std::size_t /*limit*/) {
     return std::vector<ReadEvent>{};
   }
-  virtual Status on_reads_noted(std::size_t /*count*/) { return Status::ok(); }
+  virtual Status on_reads_noted(std::uint64_t /*through*/) { return Status::ok(); }
 };
 
 struct ClientSessionConfig {
@@ -166,7 +167,13 @@ class ClientSession {
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;
   std::uint64_t next_reads_batch_ = 1;
-  std::optional<std::pair<std::uint64_t, std::size_t>> reads_in_flight_;  // batch, count
+  // batch, number of reads, the highest ReadEvent::local among them
+  struct ReadsInFlight {
+    std::uint64_t batch = 0;
+    std::size_t count = 0;
+    std::uint64_t through = 0;
+  };
+  std::optional<ReadsInFlight> reads_in_flight_;
   bool reads_drained_ = false;
   std::size_t reads_noted_ = 0;
   bool history_in_flight_ = false;

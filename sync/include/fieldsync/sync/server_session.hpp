@@ -201,7 +201,9 @@ class ServerSession {
     std::vector<std::size_t> submitted;  // indexes of results awaiting the writer
   };
   std::map<std::uint64_t, PendingBatch> pending_;
-  std::optional<HistoryRequest> history_;  // in flight
+  std::optional<HistoryRequest> history_;     // in flight
+  std::optional<HistoryLog> history_answer_;  // waiting for its read to be recorded
+  bool reads_in_flight_ = false;
   SessionActions read_more(std::uint64_t after);
   bool read_in_flight_ = false;
   bool read_is_internal_ = false;  // the read fills the live stream, not a client pull

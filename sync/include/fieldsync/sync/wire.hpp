@@ -190,12 +190,14 @@ struct Snapshot {
   bool more = false;
 };
 
-// A record the device's user opened (read) on the device, at the device's clock.
+// A record the device's user opened (read) on the device, at the device's clock; id "*":
+// the user listed the collection's records.
 struct ReadEvent {
   std::string collection;
   std::string id;
   std::int64_t at_ms = 0;
   std::string what = "opened";  // server side only: what kind of read (never encoded)
+  std::uint64_t local = 0;      // device side only: the replica's number for it (never encoded)
 };
 
 struct Reads {
