@@ -48,8 +48,7 @@ Event op_event(std::uint64_t log_seq, std::string_view op_id, std::string_view d
 
 Result<AuditWriter> AuditWriter::prepare(crypto::Database& db,
                                          std::shared_ptr<const crypto::SigningKey> key) {
-  auto head =
-      db.prepare("SELECT seq, hash, kind, detail FROM audit_log ORDER BY seq DESC LIMIT 1");
+  auto head = db.prepare("SELECT seq, hash, kind, detail FROM audit_log ORDER BY seq DESC LIMIT 1");
   if (!head) return head.status();
   auto insert = db.prepare(
       "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
@@ -107,8 +106,7 @@ Result<bool> AuditWriter::sealed(const Head& head) {
   if (!row) return row.status();
   if (!*row) return false;
   const auto hash = before->column_blob(0);
-  if (!std::equal(hash.begin(), hash.end(), signed_head->begin(), signed_head->end()))
-    return false;
+  if (!std::equal(hash.begin(), hash.end(), signed_head->begin(), signed_head->end())) return false;
   crypto::Signature signature{};
   std::copy(sig->begin(), sig->end(), signature.begin());
   const std::string m = checkpoint_message(n, *signed_head);

@@ -143,7 +143,8 @@ Status Directory::add_team(const std::string& name, std::int64_t now_ms) {
     if (!st) return st.status();
     if (Status s = st->bind(1, name).bind(2, now_ms).run(); !s) return s;
     if (db.changes() == 0) return Status(Code::invalid_argument, "team '" + name + "' exists");
-    return directory_sql::audit_change(db, impl_->options.audit_key, "admin", now_ms, "", "",
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "admin", now_ms, "", "",
         boost::json::serialize(boost::json::object{{"event", "team_added"}, {"team", name}}));
   });
 }
@@ -195,7 +196,8 @@ Status Directory::add_user(const std::string& name, Role role, const std::string
     }
     if (Status s = st->run(); !s) return s;
     if (db.changes() == 0) return Status(Code::invalid_argument, "user '" + name + "' exists");
-    return directory_sql::audit_change(db, impl_->options.audit_key, "admin", now_ms, "", "",
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "admin", now_ms, "", "",
         boost::json::serialize(boost::json::object{
             {"event", "user_added"}, {"name", name}, {"role", role_name(role)}, {"team", team}}));
   });
@@ -248,7 +250,8 @@ Status Directory::set_lease(const Lease& lease) {
     using namespace std::chrono;
     const std::int64_t now =
         duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-    return directory_sql::audit_change(db, impl_->options.audit_key, "admin", now, "", "",
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "admin", now, "", "",
         boost::json::serialize(boost::json::object{{"event", "lease_set"},
                                                    {"sync_within_days", lease.sync_within_days},
                                                    {"wipe_after_days", lease.wipe_after_days}}));

@@ -171,7 +171,8 @@ Result<User> Directory::redeem_enroll_code(std::string_view code, const std::str
       return Status(Code::invalid_argument, "device " + device_id + " is already enrolled");
     out = std::move(*known);
     // The key enters the audit log: device signatures are checked against it from now on.
-    return directory_sql::audit_change(db, impl_->options.audit_key, "device", now_ms, out.name, device_id,
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "device", now_ms, out.name, device_id,
         boost::json::serialize(
             boost::json::object{{"event", "enrolled"}, {"key", crypto::to_hex(public_key)}}));
   });
@@ -210,7 +211,8 @@ Status Directory::revoke_device(const std::string& id, bool allow_upload, std::i
       return Status(Code::invalid_argument,
                     "device " + id + " is already " + std::string(device_state_name(d->state)));
     if (Status s = set_state(db, id, next, now_ms); !s) return s;
-    return directory_sql::audit_change(db, impl_->options.audit_key, "device", now_ms, d->user, id,
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "device", now_ms, d->user, id,
         boost::json::serialize(
             boost::json::object{{"event", allow_upload ? "revoked" : "revoked_no_upload"}}));
   });

@@ -72,8 +72,8 @@ Result<User> load_user(crypto::Database& db, const std::string& name);
 // Records a change to the directory in the audit log (audit.hpp), inside the change's
 // transaction. `detail`: a JSON object's text.
 Status audit_change(crypto::Database& db, const std::shared_ptr<const crypto::SigningKey>& key,
-                    const char* kind, std::int64_t at_ms,
-                    const std::string& user, const std::string& device, const std::string& detail);
+                    const char* kind, std::int64_t at_ms, const std::string& user,
+                    const std::string& device, const std::string& detail);
 bool is_valid_name(std::string_view name);
 
 }  // namespace directory_sql

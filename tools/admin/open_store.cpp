@@ -108,9 +108,9 @@ Result<std::string> reading_user(server::Directory& dir, const std::string& give
 }
 
 Status record_read(const server::StoreFile& file,
-                   const std::shared_ptr<const crypto::SigningKey>& key,
-                   const std::string& reader, const std::string& subject,
-                   const boost::json::object& detail, std::int64_t now_ms) {
+                   const std::shared_ptr<const crypto::SigningKey>& key, const std::string& reader,
+                   const std::string& subject, const boost::json::object& detail,
+                   std::int64_t now_ms) {
   auto db = file.connect(true);
   if (!db) return db.status();
   const server::audit::Event event{"read", now_ms,  reader,

@@ -42,8 +42,8 @@ Result<std::string> reading_user(server::Directory& dir, const std::string& give
 // Records that `reader` read `subject` through the store: one "read" entry in the audit log
 // with `detail`, then a checkpoint signed with `key`, in one write transaction of its own.
 Status record_read(const server::StoreFile& file,
-                   const std::shared_ptr<const crypto::SigningKey>& key,
-                   const std::string& reader, const std::string& subject,
-                   const boost::json::object& detail, std::int64_t now_ms);
+                   const std::shared_ptr<const crypto::SigningKey>& key, const std::string& reader,
+                   const std::string& subject, const boost::json::object& detail,
+                   std::int64_t now_ms);
 
 }  // namespace fieldsync::admin
