@@ -287,7 +287,8 @@ Status Replica::set_enrolled(const std::string& user, const std::string& role,
                              const std::string& server) {
   if (Status u = require_unlocked(); !u) return u;
   Status s = crypto::in_transaction(*db_, [&]() -> Status {
-    auto pending = db_->prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending'");
+    auto pending =
+        db_->prepare("SELECT op_id, op_json FROM outbox WHERE status = 'pending' ORDER BY seq");
     if (!pending) return pending.status();
     std::vector<std::pair<std::string, std::string>> rewritten;
     while (true) {

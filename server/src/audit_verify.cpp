@@ -353,9 +353,12 @@ class Verifier {
       if (key != crypto::to_hex(*it->second.key))
         return fail(0, "device " + id + "'s key in the directory is not the one in the log");
       const std::string state = rows->column_text(2);
-      if (!it->second.state.empty() && state != it->second.state && state != "wiped")
-        return fail(0, "device " + id + " is '" + state + "' in the directory but '" +
-                           it->second.state + "' in the log");
+      if (!it->second.state.empty() && state != it->second.state && state != "wiped") {
+        std::string what = "device ";
+        what.append(id).append(" is '").append(state).append("' in the directory but '");
+        what.append(it->second.state).append("' in the log");
+        return fail(0, std::move(what));
+      }
     }
     return report_;
   }

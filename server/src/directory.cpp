@@ -124,7 +124,7 @@ Directory::~Directory() = default;
 
 Result<std::unique_ptr<Directory>> Directory::open(const StoreFile& file,
                                                    DirectoryOptions options) {
-  auto impl = std::make_unique<Impl>(file, options);
+  auto impl = std::make_unique<Impl>(file, std::move(options));
   auto wdb = file.connect(/*writable=*/true);
   if (!wdb) return wdb.status();
   if (Status s = (*wdb)->exec("PRAGMA foreign_keys=ON"); !s) return file.annotate(s);

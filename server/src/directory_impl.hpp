@@ -19,7 +19,7 @@
 namespace fieldsync::server {
 
 struct Directory::Impl {
-  Impl(StoreFile f, DirectoryOptions o) : file(std::move(f)), options(o) {}
+  Impl(StoreFile f, DirectoryOptions o) : file(std::move(f)), options(std::move(o)) {}
 
   StoreFile file;
   DirectoryOptions options;

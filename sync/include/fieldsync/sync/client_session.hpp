@@ -141,17 +141,18 @@ class ClientSession {
   std::vector<std::string> handle(const Noted& m);
   std::vector<std::string> handle(const HistoryLog& m);
 
+  // batch, number of reads, the highest ReadEvent::local among them
+  struct ReadsInFlight {
+    std::uint64_t batch = 0;
+    std::size_t count = 0;
+    std::uint64_t through = 0;
+  };
+
   ClientStore& store_;
   ClientSessionConfig config_;
-  bool welcomed_ = false;
-  bool challenged_ = false;
-  bool wipe_ = false;
   std::string server_user_;
   std::string server_role_;
   Lease lease_{};
-  bool pull_in_flight_ = false;
-  bool caught_up_ = false;
-  bool outbox_drained_ = false;
   std::uint64_t next_batch_ = 1;
   std::optional<std::uint64_t> push_batch_in_flight_;
   std::set<std::string> in_flight_;
@@ -159,25 +160,25 @@ class ClientSession {
   std::vector<OpResult> rejected_;
   std::size_t acked_ = 0;
   std::size_t received_ = 0;
-  bool scoped_ = false;      // the server sends a scope after the first catch-up
-  bool scope_seen_ = false;  // ... and it came
   std::vector<FetchItem> to_fetch_;
   std::vector<std::string> fetching_;  // the items of the fetch in flight
-  bool fetch_in_flight_ = false;
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;
   std::uint64_t next_reads_batch_ = 1;
-  // batch, number of reads, the highest ReadEvent::local among them
-  struct ReadsInFlight {
-    std::uint64_t batch = 0;
-    std::size_t count = 0;
-    std::uint64_t through = 0;
-  };
   std::optional<ReadsInFlight> reads_in_flight_;
-  bool reads_drained_ = false;
   std::size_t reads_noted_ = 0;
-  bool history_in_flight_ = false;
   std::optional<HistoryLog> history_;
+  bool welcomed_ = false;
+  bool challenged_ = false;
+  bool wipe_ = false;
+  bool pull_in_flight_ = false;
+  bool caught_up_ = false;
+  bool outbox_drained_ = false;
+  bool scoped_ = false;      // the server sends a scope after the first catch-up
+  bool scope_seen_ = false;  // ... and it came
+  bool fetch_in_flight_ = false;
+  bool reads_drained_ = false;
+  bool history_in_flight_ = false;
 };
 
 }  // namespace fieldsync::sync
