@@ -136,16 +136,20 @@ milliseconds SyncClient::backoff_delay(int attempt) {
   return milliseconds(static_cast<std::int64_t>(r % static_cast<std::uint64_t>(ceiling + 1)));
 }
 
+// The session of one connection: this replica's identity and key, the connection's binding.
+sync::ClientSessionConfig SyncClient::session_config(Transport& transport) const {
+  return sync::ClientSessionConfig{.device = replica_.device(),
+                                   .user = replica_.user(),
+                                   .schema_version = replica_.schema().version(),
+                                   .key = replica_.signing_key(),
+                                   .binding = transport.binding()};
+}
+
 SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outcome,
                                         Clock::time_point& deadline, milliseconds timeout,
                                         const std::stop_token* stop, bool& welcomed) {
   RecordingStore store(replica_);
-  sync::ClientSession session(
-      store, sync::ClientSessionConfig{.device = replica_.device(),
-                                       .user = replica_.user(),
-                                       .schema_version = replica_.schema().version(),
-                                       .key = replica_.signing_key(),
-                                       .binding = transport.binding()});
+  sync::ClientSession session(store, session_config(transport));
   const bool live = stop != nullptr;
   auto send_all = [&](std::vector<std::string> frames) {
     for (auto& f : frames) transport.send(std::move(f));
@@ -280,13 +284,9 @@ Result<sync::HistoryLog> SyncClient::fetch_history(std::string_view url,
   auto transport = options_.make_transport();
   if (Status c = transport->connect(*endpoint, deadline); !c) return c;
   RecordingStore store(replica_);
-  sync::ClientSession session(
-      store, sync::ClientSessionConfig{.device = replica_.device(),
-                                       .user = replica_.user(),
-                                       .schema_version = replica_.schema().version(),
-                                       .key = replica_.signing_key(),
-                                       .binding = transport->binding(),
-                                       .history_only = sync::HistoryRequest{collection, id}});
+  sync::ClientSessionConfig config = session_config(*transport);
+  config.history_only = sync::HistoryRequest{collection, id};
+  sync::ClientSession session(store, std::move(config));
   for (auto& f : session.start()) transport->send(std::move(f));
   for (;;) {
     auto frame = transport->receive(deadline);

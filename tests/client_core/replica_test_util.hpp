@@ -52,8 +52,9 @@ inline std::unique_ptr<client::Replica> make_replica(const std::string& path,
   return std::move(r).value();
 }
 
-// One integer from the replica's file, read through a separate connection under its key.
-inline std::int64_t query_int(const std::string& path, const std::string& sql) {
+// A separate connection to the replica's file under its key (the replica's own tables, as
+// they are on disk).
+inline std::unique_ptr<crypto::Database> open_raw(const std::string& path) {
   auto key = crypto::open_key(path, credential());
   REQUIRE(key.is_ok());
   crypto::OpenOptions o;
@@ -61,7 +62,13 @@ inline std::int64_t query_int(const std::string& path, const std::string& sql) {
   o.key = &*key;
   auto db = crypto::Database::open(path, o);
   REQUIRE(db.is_ok());
-  auto st = (*db)->prepare(sql);
+  return std::move(db).value();
+}
+
+// One integer from the replica's file, read through a separate connection under its key.
+inline std::int64_t query_int(const std::string& path, const std::string& sql) {
+  auto db = open_raw(path);
+  auto st = db->prepare(sql);
   REQUIRE(st.is_ok());
   auto row = st->step();
   REQUIRE(row.is_ok());

@@ -39,12 +39,9 @@ crypto::Credential credential() {
                                         crypto::KdfLimits::minimum());
 }
 
-// One integer from a replica's file, read through a separate connection under its key.
-// One integer from the server's (plain) store.
-std::int64_t store_query_int(const std::string& path, const std::string& sql) {
-  auto db = crypto::Database::open(path, {});
-  REQUIRE(db);
-  auto st = (*db)->prepare(sql);
+// One integer from a query on an open database.
+std::int64_t int_of(crypto::Database& db, const std::string& sql) {
+  auto st = db.prepare(sql);
   REQUIRE(st);
   auto row = st->step();
   REQUIRE(row);
@@ -52,6 +49,14 @@ std::int64_t store_query_int(const std::string& path, const std::string& sql) {
   return st->column_int(0);
 }
 
+// One integer from the server's (plain) store.
+std::int64_t store_query_int(const std::string& path, const std::string& sql) {
+  auto db = crypto::Database::open(path, {});
+  REQUIRE(db);
+  return int_of(**db, sql);
+}
+
+// One integer from a replica's file, read through a separate connection under its key.
 std::int64_t query_int(const std::string& path, const std::string& sql) {
   auto key = crypto::open_key(path, credential());
   REQUIRE(key);
@@ -60,12 +65,7 @@ std::int64_t query_int(const std::string& path, const std::string& sql) {
   o.key = &*key;
   auto db = crypto::Database::open(path, o);
   REQUIRE(db);
-  auto st = (*db)->prepare(sql);
-  REQUIRE(st);
-  auto row = st->step();
-  REQUIRE(row);
-  REQUIRE(*row);
-  return st->column_int(0);
+  return int_of(**db, sql);
 }
 
 std::string field(const client::RecordView& r, const std::string& name) {

@@ -24,6 +24,7 @@
 #include "fieldsync/client/transport.hpp"
 #include "fieldsync/crypto/random.hpp"
 #include "fieldsync/status.hpp"
+#include "fieldsync/sync/client_session.hpp"
 #include "fieldsync/sync/wire.hpp"
 
 namespace fieldsync::client {
@@ -111,6 +112,7 @@ class SyncClient {
                   Transport::Clock::time_point& deadline, std::chrono::milliseconds timeout,
                   const std::stop_token* stop, bool& welcomed);
   std::chrono::milliseconds backoff_delay(int attempt);
+  sync::ClientSessionConfig session_config(Transport& transport) const;
   void log(std::string_view message) const;
 
   Replica& replica_;
