@@ -284,6 +284,8 @@ class Verifier {
                                  ": the device's operations before it do not chain to the "
                                  "head it signed (one was changed, removed or reordered)");
     if (!chain.key) return (void)fail(seq, where + ": no key is recorded for the device");
+    if (chain.state == "revoked_no_upload" || chain.state == "wiped")
+      return (void)fail(seq, where + ": the device was revoked without uploads before it");
     if (!verify_text(*chain.key, sync::push_message(e.device, text(d, "last"), *head), *sig))
       return (void)fail(seq, where + ": the device's signature does not verify");
     chain.head = *head;
