@@ -85,9 +85,16 @@ Result<bool> AuditWriter::sealed(const Head& head) {
   const boost::json::value v = boost::json::parse(head.detail, ec);
   if (ec || !v.is_object()) return false;
   const boost::json::object& d = v.get_object();
-  if (head.kind == "admin") {  // a migrated store's trail starts unsealed, by design
+  if (head.kind == "admin") {
+    // A migrated store's trail starts unsealed, by design: its backfill ends in audit_started
+    // and has no checkpoint before it. Anywhere else, audit_started is a forgery.
     const auto* event = d.if_contains("event");
-    return event && event->is_string() && event->get_string() == "audit_started";
+    if (!event || !event->is_string() || event->get_string() != "audit_started") return false;
+    auto any = db_->prepare("SELECT count(*) FROM audit_log WHERE kind = 'checkpoint'");
+    if (!any) return any.status();
+    auto row = any->step();
+    if (!row) return row.status();
+    return *row && any->column_int(0) == 0;
   }
   if (head.kind != "checkpoint") return false;
   const auto* through = d.if_contains("through");

@@ -174,6 +174,10 @@ class Verifier {
     if (e.kind == "op") return check_op(seq, e, d);
     if (e.kind == "refused" || e.kind == "repeat") {
       if (flag(d, "chained")) extend(seq, e.device, text(d, "digest"));
+    } else if (e.kind == "admin" && e.detail.find("\"audit_started\"") != std::string::npos &&
+               report_.checkpoints > 0) {
+      fail(seq, "entry #" + std::to_string(seq) +
+                    " says the trail starts here, after checkpoints: it was inserted");
     } else if (e.kind == "alarm") {
       const auto from = number(d, "from").value_or(seq);
       fail(from, "entries #" + std::to_string(from) + " to #" +

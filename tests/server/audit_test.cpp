@@ -413,6 +413,31 @@ TEST_CASE("a device op dropped from the log is caught by the device's signature"
   CHECK(r.problem->what.find("batch of " + d.id) != std::string::npos);
 }
 
+// Appends `e` to the audit log with its hash computed, as someone with the file (but not the
+// server's key) would.
+void forge_entry(crypto::Database& db, const server::audit::Event& e) {
+  auto head = db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+  REQUIRE(head);
+  REQUIRE(*head->step());
+  const auto seq = static_cast<std::uint64_t>(head->column_int(0)) + 1;
+  crypto::Digest prev{};
+  const auto blob = head->column_blob(1);
+  std::copy(blob.begin(), blob.end(), prev.begin());
+  auto add = db.prepare(
+      "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  REQUIRE(add);
+  REQUIRE(add->bind(1, static_cast<std::int64_t>(seq))
+              .bind(2, e.at_ms)
+              .bind(3, e.kind)
+              .bind(4, e.user)
+              .bind(5, e.device)
+              .bind(6, e.subject)
+              .bind(7, e.detail)
+              .bind_blob(8, server::audit::entry_hash(prev, seq, e))
+              .run());
+}
+
 TEST_CASE("entries added without the key are caught, at the tail and by the next writer",
           "[audit]") {
   AuditedStore s;
@@ -429,28 +454,8 @@ TEST_CASE("entries added without the key are caught, at the tail and by the next
     REQUIRE(ins);
     REQUIRE(ins->bind(1, forged.id).bind(2, forged.device).bind(3, op_json).bind(4, kNowMs).run());
     const auto log_seq = static_cast<std::uint64_t>((*db)->last_insert_rowid());
-    auto head = (*db)->prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
-    REQUIRE(head);
-    REQUIRE(*head->step());
-    const auto seq = static_cast<std::uint64_t>(head->column_int(0)) + 1;
-    crypto::Digest prev{};
-    const auto blob = head->column_blob(1);
-    std::copy(blob.begin(), blob.end(), prev.begin());
-    const auto e = server::audit::op_event(log_seq, forged.id, forged.device, forged.user, op_json,
-                                           false, kNowMs, false);
-    auto add = (*db)->prepare(
-        "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    REQUIRE(add);
-    REQUIRE(add->bind(1, static_cast<std::int64_t>(seq))
-                .bind(2, e.at_ms)
-                .bind(3, e.kind)
-                .bind(4, e.user)
-                .bind(5, e.device)
-                .bind(6, e.subject)
-                .bind(7, e.detail)
-                .bind_blob(8, server::audit::entry_hash(prev, seq, e))
-                .run());
+    forge_entry(**db, server::audit::op_event(log_seq, forged.id, forged.device, forged.user,
+                                              op_json, false, kNowMs, false));
   }
   auto r = s.verify();
   REQUIRE(r.problem);
@@ -520,4 +525,19 @@ TEST_CASE("a device's first signed push may start inside its chain", "[audit]") 
   INFO((r.problem ? r.problem->what : ""));
   CHECK_FALSE(r.problem);
   CHECK(r.batches == 2);
+}
+
+TEST_CASE("a forged start of the trail does not pass for a migration", "[audit]") {
+  AuditedStore s;
+  s.edits(1);
+  {
+    auto db = crypto::Database::open(s.path, {});
+    REQUIRE(db);
+    forge_entry(**db, server::audit::Event{"admin", kNowMs, "", "", "",
+                                           R"({"event":"audit_started","earlier_ops":0})"});
+  }
+  s.edits(1);  // the writer does not take it for a migrated store's start
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->what.find("inserted") != std::string::npos);
 }
