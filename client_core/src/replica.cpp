@@ -665,12 +665,13 @@ Result<std::vector<sync::ReadEvent>> Replica::pending_reads(std::size_t limit) {
   }
 }
 
-Status Replica::on_reads_noted(std::size_t count) {
+Status Replica::on_reads_noted(std::uint64_t through) {
   if (Status u = require_unlocked(); !u) return u;
-  auto st =
-      db_->prepare("DELETE FROM reads WHERE seq IN (SELECT seq FROM reads ORDER BY seq LIMIT ?1)");
+  // By number, not by count: another sync of this replica may have sent (and had noted) some
+  // of them meanwhile; a read is then reported twice, never dropped unreported.
+  auto st = db_->prepare("DELETE FROM reads WHERE seq <= ?1");
   if (!st) return st.status();
-  return st->bind(1, static_cast<std::int64_t>(count)).run();
+  return st->bind(1, static_cast<std::int64_t>(through)).run();
 }
 
 Status Replica::on_ack(const std::vector<sync::OpResult>& results) {

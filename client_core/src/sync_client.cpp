@@ -40,7 +40,9 @@ class RecordingStore final : public sync::ClientStore {
     if (!r) (void)note(r.status());
     return r;
   }
-  Status on_reads_noted(std::size_t count) override { return note(inner_.on_reads_noted(count)); }
+  Status on_reads_noted(std::uint64_t through) override {
+    return note(inner_.on_reads_noted(through));
+  }
   Result<std::optional<crypto::Digest>> chain_link_before(const std::string& op_id) override {
     auto r = inner_.chain_link_before(op_id);
     if (!r) (void)note(r.status());

@@ -239,11 +239,29 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   // The device's first signed push starts its chain as the server knows it, wherever the
   // device's own chain stands (it may have pushed unsigned to a server without device
   // authentication before); every later push must continue from the link the server holds.
+  // A device revoked without uploads while its session was open: nothing more of it.
+  auto state = tx.device_state(chain.device);
+  if (!state) return state.status();
+  if (*state && (**state == "revoked_no_upload" || **state == "wiped"))
+    return refuse_push(
+        tx, push,
+        Status(Code::revoked, "device " + chain.device + " was revoked: its uploads are refused"),
+        now_ms);
   auto held = tx.load_chain(chain.device);
   if (!held) return held.status();
   std::optional<std::size_t> first_new;
-  if (!*held || chain.prev == (*held)->link) {
+  if (*held && chain.prev == (*held)->link) {
     first_new = 0;
+  } else if (!*held) {
+    // Mid-chain only after unsigned pushes of the device to this store: otherwise the start
+    // of its chain would be missing unnoticed.
+    bool starts = chain.prev == sync::chain_genesis(chain.device);
+    if (!starts) {
+      auto earlier = tx.has_ops_of(chain.device);
+      if (!earlier) return earlier.status();
+      starts = *earlier;
+    }
+    if (starts) first_new = 0;
   } else {
     for (std::size_t i = 0; i < total; ++i)
       if (links[i] == (*held)->link) first_new = i + 1;
@@ -251,10 +269,10 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   if (!first_new)
     return refuse_push(
         tx, push,
-        Status(Code::chain_broken, "this push does not continue device " + chain.device +
-                                       "'s chain of operations (the server holds "
-                                       "it through " +
-                                       (*held)->last_op + ")"),
+        Status(Code::chain_broken,
+               "this push does not continue device " + chain.device + "'s chain of operations" +
+                   (*held ? " (the server holds it through " + (*held)->last_op + ")"
+                          : std::string(" (it does not start at the chain's beginning)"))),
         now_ms);
   // The link the new ops continue from: recorded with the batch, so verify can recompute.
   const crypto::Digest from = *first_new == 0 ? chain.prev : links[*first_new - 1];

@@ -169,6 +169,10 @@ Result<std::uint64_t> AuditWriter::append(const Event& e) {
 
 Result<bool> AuditWriter::checkpoint(std::int64_t now_ms) {
   if (!key_) return false;
+  // The seal check first: an alarm it raises is what this checkpoint must sign, never the
+  // entries the alarm names.
+  if (!seal_checked_)
+    if (Status s = check_seal(now_ms); !s) return s;
   auto head = load_head();
   if (!head) return head.status();
   if (head->seq == 0 || head->kind == "checkpoint") return false;

@@ -22,6 +22,7 @@ struct DeviceChain {
   std::optional<crypto::Digest> head;   // the link the last batch signed
   std::vector<crypto::Digest> pending;  // digests of chained entries since that batch
   std::uint64_t unsigned_from = 0;      // the first of them
+  std::uint64_t unchained_ops = 0;      // op entries of the device without a chain
 };
 
 // A number member as an unsigned integer (nullopt when absent, negative or not exact).
@@ -110,7 +111,6 @@ class Verifier {
       if (Status s = check(seq, e, prev); !s) return s;
       if (report_.problem) return report_;
       last_kind_ = e.kind;
-      last_is_start_ = e.kind == "admin" && e.detail.find("\"audit_started\"") != std::string::npos;
       prev = hash;
       report_.head_hash = sync::digest_hex(hash);
       ++expect;
@@ -171,10 +171,11 @@ class Verifier {
       return Status::ok();
     }
     const json::object& d = parsed.get_object();
+    last_is_start_ = e.kind == "admin" && text(d, "event") == "audit_started";
     if (e.kind == "op") return check_op(seq, e, d);
     if (e.kind == "refused" || e.kind == "repeat") {
       if (flag(d, "chained")) extend(seq, e.device, text(d, "digest"));
-    } else if (e.kind == "admin" && e.detail.find("\"audit_started\"") != std::string::npos &&
+    } else if (e.kind == "admin" && text(d, "event") == "audit_started" &&
                report_.checkpoints > 0) {
       fail(seq, "entry #" + std::to_string(seq) +
                     " says the trail starts here, after checkpoints: it was inserted");
@@ -254,10 +255,12 @@ class Verifier {
       return Status::ok();
     }
     ++report_.ops;
-    if (flag(d, "chained"))
+    if (flag(d, "chained")) {
       extend(seq, e.device, digest);
-    else
+    } else {
       ++report_.unsigned_ops;
+      ++devices_[e.device].unchained_ops;
+    }
     return next_log_row();
   }
 
@@ -281,6 +284,10 @@ class Verifier {
     if (!from || !head || !sig) return (void)fail(seq, where + " is unreadable");
     if (chain.head && *chain.head != *from)
       return (void)fail(seq, where + ": it does not continue the device's previous batch");
+    if (!chain.head && *from != sync::chain_genesis(e.device) && chain.unchained_ops == 0)
+      return (void)fail(seq, where +
+                                 ": the device's first batch does not start its chain, and "
+                                 "no earlier operation of the device is in the log");
     crypto::Digest link = *from;
     for (const auto& digest : chain.pending) link = sync::chain_next(link, digest);
     if (chain.pending.empty() || link != *head)
@@ -359,7 +366,9 @@ class Verifier {
       if (key != crypto::to_hex(*it->second.key))
         return fail(0, "device " + id + "'s key in the directory is not the one in the log");
       const std::string state = rows->column_text(2);
-      if (!it->second.state.empty() && state != it->second.state && state != "wiped") {
+      const bool wiped_after_revoke =
+          state == "wiped" && it->second.state.starts_with("revoked");  // not logged (yet)
+      if (!it->second.state.empty() && state != it->second.state && !wiped_after_revoke) {
         std::string what = "device ";
         what.append(id).append(" is '").append(state).append("' in the directory but '");
         what.append(it->second.state).append("' in the log");

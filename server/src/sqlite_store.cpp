@@ -70,6 +70,8 @@ struct WriteStatements {
   Statement load_chain;
   Statement save_chain;
   Statement find_refusal;
+  Statement device_state;
+  Statement has_ops_of;
   audit::AuditWriter audit;
 };
 
@@ -284,6 +286,22 @@ class SqliteTx final : public StoreTx {
     return seq;
   }
 
+  Result<std::optional<std::string>> device_state(const std::string& device) override {
+    ResetOnExit reset(w_.device_state);
+    auto row = w_.device_state.bind(1, device).step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<std::string>();
+    return std::optional<std::string>(w_.device_state.column_text(0));
+  }
+
+  Result<bool> has_ops_of(const std::string& device) override {
+    ResetOnExit reset(w_.has_ops_of);
+    // Op ids are "<device>.<counter>": the range [device".", device"/") on the unique index.
+    auto row = w_.has_ops_of.bind(1, device + ".").bind(2, device + "/").step();
+    if (!row) return row.status();
+    return *row;
+  }
+
   Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
                                                      const std::string& device) override {
     ResetOnExit reset(w_.find_refusal);
@@ -375,17 +393,21 @@ Status open_writer(SqliteStore::Impl& impl) {
   auto find_refusal = impl.wdb->prepare(
       "SELECT json_extract(detail, '$.code'), json_extract(detail, '$.reason') FROM audit_log "
       "WHERE kind = 'refused' AND subject = ?1 AND device = ?2 ORDER BY seq DESC LIMIT 1");
+  auto device_state = impl.wdb->prepare("SELECT state FROM devices WHERE id = ?1");
+  auto has_ops_of = impl.wdb->prepare("SELECT 1 FROM log WHERE op_id >= ?1 AND op_id < ?2 LIMIT 1");
   auto audit = audit::AuditWriter::prepare(*impl.wdb, impl.options.audit_key);
   for (const Status& s :
        {find_op.status(), load.status(), save.status(), append.status(), load_scope.status(),
         load_access.status(), clear_access.status(), add_access.status(), cases_of_client.status(),
-        load_chain.status(), save_chain.status(), find_refusal.status(), audit.status()})
+        load_chain.status(), save_chain.status(), find_refusal.status(), device_state.status(),
+        has_ops_of.status(), audit.status()})
     if (!s) return s;
   impl.w.emplace(
       WriteStatements{std::move(*find_op), std::move(*load), std::move(*save), std::move(*append),
                       std::move(*load_scope), std::move(*load_access), std::move(*clear_access),
                       std::move(*add_access), std::move(*cases_of_client), std::move(*load_chain),
-                      std::move(*save_chain), std::move(*find_refusal), std::move(*audit)});
+                      std::move(*save_chain), std::move(*find_refusal), std::move(*device_state),
+                      std::move(*has_ops_of), std::move(*audit)});
   return Status::ok();
 }
 

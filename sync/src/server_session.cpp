@@ -455,7 +455,8 @@ SessionActions ServerSession::handle(const HistoryRequest& m) {
         encode(Error{Code::revoked, "this device was revoked: nothing is sent to it", false}));
     return a;
   }
-  if (history_) return protocol_error(Code::unexpected_message, "a history is already in flight");
+  if (history_ || history_answer_)
+    return protocol_error(Code::unexpected_message, "a history is already in flight");
   if (!schema_.collection(m.collection) || !is_valid_record_id(m.id)) {
     a.send.push_back(encode(Error{Code::invalid_argument,
                                   "no such record '" + m.collection + "/" + m.id + "'", false}));

@@ -91,4 +91,11 @@ TEST_CASE("reads are kept until the server noted them, oldest first", "[replica]
   reads = r->pending_reads(10);
   REQUIRE(reads->size() == 1);
   CHECK(reads->at(0).id == "k1");
+  // A batch in flight; a read made meanwhile stays when the batch is noted.
+  auto batch = r->pending_reads(10);
+  REQUIRE(r->note_read("visits", "v1"));
+  REQUIRE(r->on_reads_noted(batch->back().local));
+  reads = r->pending_reads(10);
+  REQUIRE(reads->size() == 1);
+  CHECK(reads->at(0).id == "v1");
 }

@@ -516,7 +516,16 @@ TEST_CASE("a device's first signed push may start inside its chain", "[audit]") 
   SigningDevice d;
   enrol(s, d);
   std::vector<sync::Op> ops{d.edit("c1"), d.edit("c2"), d.edit("c3"), d.edit("c4")};
-  // Ops 1-2 went to a server without device authentication; this one first sees op 3.
+  SECTION("not without earlier ops of the device in the log: its start would be missing") {
+    auto refused = apply(s, d.push(ops, 3, 3));
+    CHECK(refused.at(0).code == Code::chain_broken);
+    CHECK_FALSE(s.verify().problem);
+    return;
+  }
+  // Ops 1-2 went in unsigned (the server did not authenticate devices then); then op 3 signed.
+  sync::SubmittedPush unsigned_push;
+  unsigned_push.ops = {ops[0], ops[1]};
+  apply(s, unsigned_push);
   auto first = apply(s, d.push(ops, 3, 3));
   CHECK(first.at(0).status == sync::OpStatus::accepted);
   auto next = apply(s, d.push(ops, 4, 4));
@@ -540,4 +549,18 @@ TEST_CASE("a forged start of the trail does not pass for a migration", "[audit]"
   auto r = s.verify();
   REQUIRE(r.problem);
   CHECK(r.problem->what.find("inserted") != std::string::npos);
+}
+
+TEST_CASE("a push of a device revoked without uploads is refused, also mid-session", "[audit]") {
+  AuditedStore s;
+  SigningDevice d;
+  enrol(s, d);
+  std::vector<sync::Op> ops{d.edit("c1")};
+  s.tamper(
+      "INSERT INTO users(name, role, team, created_ms) VALUES ('alice', 'admin', NULL, 0);"
+      "INSERT INTO devices(id, user, public_key, state, enrolled_ms) VALUES ('" +
+      d.id + "', 'alice', zeroblob(32), 'revoked_no_upload', 0);");
+  auto r = apply(s, d.push(ops, 1, 1));
+  CHECK(r.at(0).status == sync::OpStatus::rejected);
+  CHECK(r.at(0).code == Code::revoked);
 }

@@ -110,6 +110,12 @@ class FailingStore final : public server::ServerStore {
                                      bool chained) override {
       return inner_->append_log(op, skewed, ms, chained);
     }
+    Result<std::optional<std::string>> device_state(const std::string& device) override {
+      return inner_->device_state(device);
+    }
+    Result<bool> has_ops_of(const std::string& device) override {
+      return inner_->has_ops_of(device);
+    }
     Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
                                                        const std::string& device) override {
       return inner_->find_refusal(op_id, device);

@@ -447,9 +447,13 @@ TEST_CASE("history: the answer goes out only after its read is recorded", "[auth
     auto refused = p.server.on_reads_recorded(0, Status(Code::storage, "disk full"));
     CHECK(std::get<Error>(decoded(refused.send.at(0))).code == Code::storage);
   }
-  SECTION("a record that does not exist is not found") {
+  SECTION("a second request before the first answer went out is refused") {
     auto again = p.server.on_frame(encode(HistoryRequest{"cases", "c9"}), 0, 1000);
+    CHECK(fatal_code(again) == Code::unexpected_message);
+  }
+  SECTION("a record that does not exist is not found") {
     (void)p.server.on_reads_recorded(0, Status::ok());
+    auto again = p.server.on_frame(encode(HistoryRequest{"cases", "c9"}), 0, 1000);
     REQUIRE(again.read_history);
     auto none = p.server.on_history(RecordLog{});
     CHECK(std::get<Error>(decoded(none.send.at(0))).code == Code::not_found);

@@ -45,7 +45,7 @@ int team_add(const Context& ctx, const std::string& name) {
 }
 
 int team_list(const Context& ctx) {
-  auto dir = open_directory(ctx);
+  auto dir = open_directory(ctx, /*writes=*/false);
   if (!dir) return fail(dir.status());
   auto teams = (*dir)->list_teams();
   if (!teams) return fail(teams.status());
@@ -86,7 +86,7 @@ int user_add(const Context& ctx, const std::string& name, const std::string& rol
 }
 
 int user_list(const Context& ctx) {
-  auto dir = open_directory(ctx);
+  auto dir = open_directory(ctx, /*writes=*/false);
   if (!dir) return fail(dir.status());
   auto users = (*dir)->list_users();
   if (!users) return fail(users.status());
@@ -129,7 +129,7 @@ int lease_set(const Context& ctx, std::optional<int> sync_within_days,
 }
 
 int lease_show(const Context& ctx) {
-  auto dir = open_directory(ctx);
+  auto dir = open_directory(ctx, /*writes=*/false);
   if (!dir) return fail(dir.status());
   auto lease = (*dir)->lease();
   if (!lease) return fail(lease.status());

@@ -46,7 +46,7 @@ std::string describe(server::CaseAction a, const std::string& case_id, const std
 int device_enroll_code(const Context& ctx, const std::string& user, double ttl_hours) {
   if (!(ttl_hours > 0))
     return fail(Status(Code::invalid_argument, "--ttl must be a positive number of hours"));
-  auto dir = open_directory(ctx);
+  auto dir = open_directory(ctx, /*writes=*/false);
   if (!dir) return fail(dir.status());
   const auto ttl_ms = static_cast<std::int64_t>(std::llround(ttl_hours * server::kHourMs));
   auto code = (*dir)->new_enroll_code(user, ttl_ms, ctx.now_ms());
@@ -63,7 +63,7 @@ int device_enroll_code(const Context& ctx, const std::string& user, double ttl_h
 }
 
 int device_list(const Context& ctx) {
-  auto dir = open_directory(ctx);
+  auto dir = open_directory(ctx, /*writes=*/false);
   if (!dir) return fail(dir.status());
   auto devices = (*dir)->list_devices();
   if (!devices) return fail(devices.status());

@@ -49,9 +49,10 @@ Result<server::StoreFile> open_store_file(const Context& ctx) {
   return server::StoreFile::open(*path, ctx.key_file);
 }
 
-Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx) {
+Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx, bool writes) {
   auto file = open_store_file(ctx);
   if (!file) return file.status();
+  if (!writes) return server::Directory::open(*file);  // it appends no audit entry to seal
   auto key = server::audit::open_key(*file, audit_key_path(ctx));
   if (!key) return key.status();
   server::DirectoryOptions options;

@@ -19,7 +19,9 @@ namespace fieldsync::admin {
 
 // The store file (created, or migrated, as the server does); the caller connects to it.
 Result<server::StoreFile> open_store_file(const Context& ctx);
-Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx);
+// `writes`: the command's changes are audited, so their entries are sealed with the store's
+// audit key (audit::open_key); listings and enrolment codes open without the key.
+Result<std::unique_ptr<server::Directory>> open_directory(const Context& ctx, bool writes = true);
 
 // The store with the server's audit key (loaded, or made when absent, as the server does), so
 // that the changes the tool writes get checkpoints too.

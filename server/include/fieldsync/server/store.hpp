@@ -60,6 +60,10 @@ class StoreTx {
   // chain (op_chain.hpp).
   virtual Result<std::uint64_t> append_log(const sync::Op& op, bool skewed,
                                            std::int64_t received_ms, bool chained) = 0;
+  // The device's state in the directory (nullopt: not enrolled), read inside the transaction.
+  virtual Result<std::optional<std::string>> device_state(const std::string& device) = 0;
+  // Whether the log holds any op of `device` (by op id prefix).
+  virtual Result<bool> has_ops_of(const std::string& device) = 0;
   // The last refusal of `device`'s op recorded in the audit log (a rejected result), if any.
   virtual Result<std::optional<sync::OpResult>> find_refusal(const std::string& op_id,
                                                              const std::string& device) = 0;
