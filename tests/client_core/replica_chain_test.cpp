@@ -54,17 +54,11 @@ TEST_CASE("a format-2 replica's pending ops are chained from the genesis", "[rep
     REQUIRE(r->put("clients", "c2", {{"name", FieldEdit::Kind::set, "Ben"}}));
   }
   {
-    auto key = crypto::open_key(path, credential());
-    REQUIRE(key);
-    crypto::OpenOptions o;
-    o.create = false;
-    o.key = &*key;
-    auto db = crypto::Database::open(path, o);
-    REQUIRE(db);
+    auto db = open_raw(path);
     REQUIRE(
-        (*db)->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
-                    "DELETE FROM meta WHERE key = 'chain_head';"
-                    "UPDATE meta SET value = '2' WHERE key = 'format';"));
+        db->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
+                 "DELETE FROM meta WHERE key = 'chain_head';"
+                 "UPDATE meta SET value = '2' WHERE key = 'format';"));
   }
   auto r = Replica::open(path, credential(), options(clock));
   REQUIRE(r);
