@@ -25,7 +25,8 @@ std::int64_t system_now_ms() {
 }
 
 struct Args {
-  std::string name, role, team, user, device, case_id, actor;
+  std::string name, role, team, user, device, case_id, actor, password_env;
+  std::string kdf = "interactive";
   std::string collection, id, public_key, since;
   double ttl_hours = 24;
   bool no_upload = false;
@@ -87,6 +88,14 @@ static int run_main(int argc, char** argv) {
       ->check(CLI::IsMember({"worker", "lead", "admin"}));
   user_add->add_option("--team", a.team, "The user's team (workers and leads; not admins)");
   auto* user_list = leaf(user, "list", "List the users", ctx.json);
+  auto* user_passwd =
+      leaf(user, "passwd", "Set a user's password for logging in to the server", ctx.json);
+  user_passwd->add_option("NAME", a.name, "The user")->required();
+  user_passwd->add_option("--password-env", a.password_env,
+                          "Read the password from this environment variable instead of asking "
+                          "at the terminal (for scripts)");
+  user_passwd->add_option("--kdf", a.kdf, "interactive (default) or minimum (tests only)")
+      ->capture_default_str();
 
   auto* device = group(app, "device", "Devices: enrolment, list, revocation");
   auto* enroll = leaf(device, "enroll-code",
@@ -173,6 +182,7 @@ static int run_main(int argc, char** argv) {
   if (*team_list) return cmd::team_list(ctx);
   if (*user_add) return cmd::user_add(ctx, a.name, a.role, a.team);
   if (*user_list) return cmd::user_list(ctx);
+  if (*user_passwd) return cmd::user_passwd(ctx, a.name, a.password_env, a.kdf);
   if (*enroll) return cmd::device_enroll_code(ctx, a.user, a.ttl_hours);
   if (*device_list) return cmd::device_list(ctx);
   if (*revoke) return cmd::device_revoke(ctx, a.device, a.no_upload);

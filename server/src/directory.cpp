@@ -223,6 +223,33 @@ Result<User> Directory::user(const std::string& name) {
   return impl_->read([&](Database& db) { return directory_sql::load_user(db, name); });
 }
 
+Status Directory::set_password(const std::string& name, const std::string& hash,
+                               std::int64_t now_ms) {
+  return impl_->write([&](Database& db) -> Status {
+    auto user = directory_sql::load_user(db, name);
+    if (!user) return user.status();
+    auto st = db.prepare(
+        "INSERT INTO passwords(user, hash, set_ms) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(user) DO UPDATE SET hash = excluded.hash, set_ms = excluded.set_ms");
+    if (!st) return st.status();
+    if (Status s = st->bind(1, name).bind(2, hash).bind(3, now_ms).run(); !s) return s;
+    return directory_sql::audit_change(
+        db, impl_->options.audit_key, "admin", now_ms, "", "",
+        boost::json::serialize(boost::json::object{{"event", "password_set"}, {"user", name}}));
+  });
+}
+
+Result<std::optional<std::string>> Directory::password_hash(const std::string& name) {
+  return impl_->read([&](Database& db) -> Result<std::optional<std::string>> {
+    auto st = db.prepare("SELECT hash FROM passwords WHERE user = ?1");
+    if (!st) return st.status();
+    auto row = st->bind(1, name).step();
+    if (!row) return row.status();
+    if (!*row) return std::optional<std::string>();
+    return std::optional<std::string>(st->column_text(0));
+  });
+}
+
 Result<Lease> Directory::lease() {
   return impl_->read([](Database& db) -> Result<Lease> {
     Lease out;

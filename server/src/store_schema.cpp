@@ -7,6 +7,7 @@
 //   4  + the audit trail (audit.hpp): audit_log, device_chains, append-only triggers on log
 //        and audit_log; every existing log row gets its op entry and every enrolled device
 //        a device entry (audit::backfill)
+//   5  + passwords (people who log in to the server: the dashboard)
 #include "store_schema.hpp"
 
 #include <string>
@@ -133,6 +134,14 @@ CREATE TRIGGER log_append_only_delete BEFORE DELETE ON log
   BEGIN SELECT RAISE(ABORT, 'the operation log is append-only'); END;
 )sql";
 
+// Format 5: login passwords, as Argon2id hash strings (crypto/password.hpp), never in clear.
+constexpr const char* kPasswordSql = R"sql(
+CREATE TABLE passwords(
+  user TEXT PRIMARY KEY REFERENCES users(name),
+  hash TEXT NOT NULL,
+  set_ms INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
 Status set_meta(crypto::Database& db, const std::string& key, const std::string& value) {
   auto st = db.prepare(
       "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -173,6 +182,7 @@ Result<int> stored_format(crypto::Database& db) {
   if (format == "2") return 2;
   if (format == "3") return 3;
   if (format == "4") return 4;
+  if (format == "5") return 5;
   return Status(Code::storage, "store format " + format + " is not supported (expected " +
                                    std::to_string(kStoreFormat) + ")");
 }
@@ -182,6 +192,7 @@ Status create_all(crypto::Database& db) {
   if (Status s = db.exec(kDirectorySql); !s) return s;
   if (Status s = db.exec(kScopeSql); !s) return s;
   if (Status s = db.exec(kAuditSql); !s) return s;
+  if (Status s = db.exec(kPasswordSql); !s) return s;
   if (Status s = set_meta(db, "format", std::to_string(kStoreFormat)); !s) return s;
   return set_meta(db, "kind", kKind);
 }
@@ -197,6 +208,9 @@ Status migrate(crypto::Database& db, int from) {
   if (from < 4) {
     if (Status s = db.exec(kAuditSql); !s) return s;
     if (Status s = audit::backfill(db); !s) return s;
+  }
+  if (from < 5) {
+    if (Status s = db.exec(kPasswordSql); !s) return s;
   }
   return set_meta(db, "format", std::to_string(kStoreFormat));
 }

@@ -51,6 +51,19 @@ json_check "$(ADMIN user list --json)" \
 json_check "$(ADMIN team list --json)" '[(t["name"], t["users"]) for t in d] == [("north", 3), ("south", 1)]'
 ADMIN user list | grep -q '^lee  *lead  *north' || fail "user list table: $(ADMIN user list)"
 
+# Login passwords: from the environment here, stored as an Argon2id hash only, audited
+# without it; too short or for an unknown user is refused.
+export LEE_PW="lee's long password"
+json_check "$(ADMIN user passwd lee --password-env LEE_PW --kdf minimum --json)" 'd["password"] == "set"'
+hash=$(sqlite3 "$data/fieldsync.db" "SELECT hash FROM passwords WHERE user = 'lee'")
+[[ $hash == '$argon2id$'* ]] || fail "the stored password is not an Argon2id hash: $hash"
+if grep -qa "lee's long password" "$data"/fieldsync.db*; then fail "the plain password is in the store"; fi
+events=$(sqlite3 "$data/fieldsync.db" "SELECT detail FROM audit_log WHERE detail LIKE '%password_set%'")
+[[ $events == *'"user":"lee"'* && $events != *argon2* ]] || fail "password audit entry: $events"
+export SHORT_PW="short"
+expect_error "$work/err" ADMIN user passwd lee --password-env SHORT_PW --kdf minimum
+expect_error "$work/err" ADMIN user passwd nobody --password-env LEE_PW --kdf minimum
+
 # Enrolment codes: short, grouped, with an ISO-8601 UTC expiry.
 code_json=$(ADMIN device enroll-code ana --json --ttl 2)
 json_check "$code_json" \

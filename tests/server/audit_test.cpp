@@ -246,7 +246,8 @@ TEST_CASE("a format-3 store gets an audit trail of its log that verifies", "[aud
   s.edits(3);
   s.store.reset();
   s.tamper(
-      "DROP TABLE audit_log; DROP TABLE device_chains; UPDATE meta SET value = '3' "
+      "DROP TABLE audit_log; DROP TABLE device_chains; DROP TABLE passwords; UPDATE meta SET value "
+      "= '3' "
       "WHERE key = 'format';");
   s.open();
   auto r = s.verify();

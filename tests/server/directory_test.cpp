@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/crypto/password.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/enroll_code.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
@@ -358,4 +359,27 @@ TEST_CASE("the directory of an encrypted store is encrypted too", "[directory]")
   CHECK(bytes.find("northern-outreach") == std::string::npos);
   CHECK(Fixture::open(path, key_file)->user("amina.yusuf"));
   CHECK_FALSE(server::StoreFile::open(path, ""));
+}
+
+TEST_CASE("passwords: an Argon2id hash per user, replaced, never for an unknown user",
+          "[directory]") {
+  Fixture f;
+  f.people();
+  auto none = f.d->password_hash("ana");
+  REQUIRE(none);
+  CHECK_FALSE(*none);
+  const std::string pw = "a long password";
+  const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(pw.data()),
+                                            pw.size());
+  auto hash = crypto::hash_password(bytes, crypto::KdfLimits::minimum());
+  REQUIRE(hash);
+  REQUIRE(f.d->set_password("ana", *hash, kNowMs));
+  auto stored = f.d->password_hash("ana");
+  REQUIRE(stored);
+  REQUIRE(*stored);
+  CHECK(crypto::verify_password(**stored, bytes));
+  auto other = crypto::hash_password(bytes, crypto::KdfLimits::minimum());
+  REQUIRE(f.d->set_password("ana", *other, kNowMs + 1));
+  CHECK(**f.d->password_hash("ana") == *other);
+  CHECK(f.d->set_password("nobody", *hash, kNowMs).code() == Code::not_found);
 }

@@ -195,7 +195,7 @@ TEST_CASE("a format-2 store gets its scopes filled in from its records and log",
       DROP INDEX log_by_record;
       ALTER TABLE records DROP COLUMN scope_item; ALTER TABLE records DROP COLUMN created_by;
       DROP TABLE case_access; DROP TABLE device_scope;
-      DROP TABLE audit_log; DROP TABLE device_chains;
+      DROP TABLE audit_log; DROP TABLE device_chains; DROP TABLE passwords;
       DROP TRIGGER log_append_only_update; DROP TRIGGER log_append_only_delete;
       UPDATE meta SET value = '2' WHERE key = 'format';)sql"));
   }

@@ -8,6 +8,8 @@
 
 #include "admin/open_store.hpp"
 #include "admin/output.hpp"
+#include "cli/passphrase.hpp"
+#include "fieldsync/crypto/password.hpp"
 
 namespace fieldsync::admin {
 namespace json = boost::json;
@@ -109,6 +111,25 @@ int user_list(const Context& ctx) {
     rows.push_back({u.name, std::string(server::role_name(u.role)), u.team.empty() ? "-" : u.team,
                     iso_utc(u.created_ms)});
   print_table(std::cout, {"USER", "ROLE", "TEAM", "CREATED"}, rows);
+  return 0;
+}
+
+int user_passwd(const Context& ctx, const std::string& name, const std::string& password_env,
+                const std::string& kdf) {
+  auto limits = cli::parse_kdf(kdf);
+  if (!limits) return fail(limits.status());
+  auto dir = open_directory(ctx);
+  if (!dir) return fail(dir.status());
+  if (auto user = (*dir)->user(name); !user) return fail(user.status());
+  auto password = cli::read_new_passphrase(password_env, "New password for " + name + ": ");
+  if (!password) return fail(password.status());
+  auto hash = crypto::hash_password(password->span(), *limits);
+  if (!hash) return fail(hash.status());
+  if (Status s = (*dir)->set_password(name, *hash, ctx.now_ms()); !s) return fail(s);
+  if (ctx.json)
+    print_json(std::cout, json::object{{"user", name}, {"password", "set"}});
+  else
+    std::cout << "password set for " << name << "\n";
   return 0;
 }
 

@@ -31,6 +31,11 @@ int team_list(const Context& ctx);
 int user_add(const Context& ctx, const std::string& name, const std::string& role,
              const std::string& team);
 int user_list(const Context& ctx);
+// Sets a user's login password (the dashboard): read from the environment variable
+// `password_env` when given, else asked twice at the terminal; at least 8 characters; stored
+// as an Argon2id hash at the `kdf` level ("interactive", or "minimum" for tests only).
+int user_passwd(const Context& ctx, const std::string& name, const std::string& password_env,
+                const std::string& kdf);
 int lease_set(const Context& ctx, std::optional<int> sync_within_days,
               std::optional<int> wipe_after_days);
 int lease_show(const Context& ctx);

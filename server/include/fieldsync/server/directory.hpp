@@ -129,6 +129,11 @@ class Directory {
   Status add_user(const std::string& name, Role role, const std::string& team, std::int64_t now_ms);
   Result<std::vector<User>> list_users();      // sorted by name
   Result<User> user(const std::string& name);  // not_found
+  // A user's login password, as an Argon2id hash string (crypto/password.hpp): replaced by
+  // set_password (not_found for an unknown user; audited, without the hash) / read
+  // (nullopt: the user has no password and cannot log in).
+  Status set_password(const std::string& name, const std::string& hash, std::int64_t now_ms);
+  Result<std::optional<std::string>> password_hash(const std::string& name);
 
   // A new one-time code for `user` (not_found), valid for `ttl_ms` (0 < ttl <=
   // kMaxEnrollCodeTtlMs, else invalid_argument).

@@ -33,7 +33,7 @@ namespace fieldsync::server {
 inline constexpr const char* kStoreFileName = "fieldsync.db";
 // The store format version in meta. 1: log, records, meta. 2: adds the directory tables.
 // An older store is migrated when opened; a newer one is refused.
-inline constexpr int kStoreFormat = 4;
+inline constexpr int kStoreFormat = 5;
 
 class StoreFile {
  public:
