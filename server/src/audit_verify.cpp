@@ -135,7 +135,8 @@ class Verifier {
                             "server's audit key (inserted into the file?)");
     }
     if (auto r = check_chain_cache(); !r || r->problem) return r;
-    return check_devices();
+    if (auto r = check_devices(); !r || r->problem) return r;
+    return check_passwords();
   }
 
  private:
@@ -172,6 +173,8 @@ class Verifier {
     }
     const json::object& d = parsed.get_object();
     last_is_start_ = e.kind == "admin" && text(d, "event") == "audit_started";
+    if (e.kind == "admin" && text(d, "event") == "password_set")
+      passwords_[text(d, "user")] = text(d, "hash_digest");
     if (e.kind == "op") return check_op(seq, e, d);
     if (e.kind == "refused" || e.kind == "repeat") {
       if (flag(d, "chained")) extend(seq, e.device, text(d, "digest"));
@@ -378,8 +381,26 @@ class Verifier {
     return report_;
   }
 
+  // Each stored password hash is the one the trail's last password_set for its user names.
+  Result<VerifyReport> check_passwords() {
+    auto rows = db_.prepare("SELECT user, hash FROM passwords ORDER BY user");
+    if (!rows) return rows.status();
+    for (;;) {
+      auto row = rows->step();
+      if (!row) return row.status();
+      if (!*row) break;
+      const std::string user = rows->column_text(0);
+      auto it = passwords_.find(user);
+      if (it == passwords_.end() ||
+          it->second != crypto::to_hex(crypto::digest(rows->column_text(1))))
+        return fail(0, "the password of " + user + " is not the one the trail says was set");
+    }
+    return report_;
+  }
+
   crypto::Database& db_;
   const crypto::PublicKey& server_key_;
+  std::map<std::string, std::string> passwords_;  // user -> digest of the hash last set
   VerifyReport report_;
   std::map<std::string, DeviceChain> devices_;
   std::optional<crypto::Statement> log_;

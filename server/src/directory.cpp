@@ -9,6 +9,8 @@
 #include <boost/json.hpp>
 
 #include "directory_impl.hpp"
+#include "fieldsync/crypto/hash.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/audit.hpp"
 #include "fieldsync/sync/ids.hpp"
 
@@ -235,7 +237,12 @@ Status Directory::set_password(const std::string& name, const std::string& hash,
     if (Status s = st->bind(1, name).bind(2, hash).bind(3, now_ms).run(); !s) return s;
     return directory_sql::audit_change(
         db, impl_->options.audit_key, "admin", now_ms, "", "",
-        boost::json::serialize(boost::json::object{{"event", "password_set"}, {"user", name}}));
+        boost::json::serialize(
+            boost::json::object{{"event", "password_set"},
+                                {"user", name},
+                                // A digest of the stored hash string, never the hash: verify checks
+                                // the table against it, so a hash swapped in the file shows.
+                                {"hash_digest", crypto::to_hex(crypto::digest(hash))}}));
   });
 }
 

@@ -11,6 +11,7 @@
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/server/audit.hpp"
+#include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/sync/op_chain.hpp"
 #include "test_util.hpp"
@@ -564,4 +565,21 @@ TEST_CASE("a push of a device revoked without uploads is refused, also mid-sessi
   auto r = apply(s, d.push(ops, 1, 1));
   CHECK(r.at(0).status == sync::OpStatus::rejected);
   CHECK(r.at(0).code == Code::revoked);
+}
+
+TEST_CASE("a password hash swapped in the file is found", "[audit]") {
+  AuditedStore s;
+  auto file = server::StoreFile::open(s.path, "");
+  REQUIRE(file);
+  server::DirectoryOptions options;
+  options.audit_key = s.key;
+  auto dir = server::Directory::open(*file, options);
+  REQUIRE(dir);
+  REQUIRE((*dir)->add_user("root", server::Role::admin, "", kNowMs));
+  REQUIRE((*dir)->set_password("root", "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA", kNowMs));
+  CHECK_FALSE(s.verify().problem);
+  s.tamper("UPDATE passwords SET hash = '$argon2id$v=19$m=8,t=1,p=1$c2FsdA$b3RoZXI';");
+  auto r = s.verify();
+  REQUIRE(r.problem);
+  CHECK(r.problem->what.find("password of root") != std::string::npos);
 }
