@@ -223,8 +223,6 @@ int run_main(int argc, char** argv) {
       Store s = open_store(root, "signed-" + std::to_string(rep), server_key);
       enrol(*s.store, device, device_key);
       signed_rate.push_back(ingest(*s.store, ops, cfg.batch, &device_key));
-      if (auto c = s.store->write_checkpoint(); !c)
-        throw std::runtime_error(c.status().to_string());
       auto db = crypto::Database::open((s.dir / "fieldsync.db").string(), {});
       if (!db) throw std::runtime_error(db.status().to_string());
       const auto t0 = Clock::now();

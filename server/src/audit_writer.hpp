@@ -36,12 +36,6 @@ class AuditWriter {
   Status seal(std::int64_t now_ms);
   // A checkpoint over the newest entry unless it is one; returns whether it wrote one.
   Result<bool> checkpoint(std::int64_t now_ms);
-  // The newest entry's sequence number (0: none).
-  Result<std::uint64_t> head_seq() {
-    auto h = load_head();
-    if (!h) return h.status();
-    return h->seq;
-  }
 
  private:
   struct Head {

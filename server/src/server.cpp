@@ -178,10 +178,6 @@ void Server::Impl::stop() {
     });
     writer->stop();  // the acks of everything committed are now posted to their sessions
     log->info("writer stopped after {} commits, {} ops", writer->commits(), writer->ops_applied());
-    if (auto sealed = store->write_checkpoint(); !sealed)
-      log->warn("no closing audit checkpoint: {}", sealed.status().message());
-    else if (*sealed)
-      log->info("audit checkpoint at entry {}", *sealed);
     shared->set_on_empty([this] { net::post(ctl, [this] { grace.cancel(); }); });
     for (const auto& c : shared->connections()) c->shutdown();
     net::post(ctl, [this] {

@@ -436,26 +436,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
 
 const StoreFile& SqliteStore::file() const { return impl_->file; }
 
-Result<std::uint64_t> SqliteStore::write_checkpoint() {
-  if (!impl_->options.audit_key) return std::uint64_t{0};
-  assert(!impl_->tx_open && "one StoreTx at a time");
-  const std::int64_t now = system_now_ms();
-  Result<std::uint64_t> out = std::uint64_t{0};
-  Status s = crypto::in_transaction(*impl_->wdb, [&]() -> Status {
-    impl_->w->audit.begin();
-    auto wrote = impl_->w->audit.checkpoint(now);
-    if (!wrote) return wrote.status();
-    if (*wrote) {
-      auto head = impl_->w->audit.head_seq();
-      if (!head) return head.status();
-      out = *head;
-    }
-    return Status::ok();
-  });
-  if (!s) return s;
-  return out;
-}
-
 Result<std::unique_ptr<StoreTx>> SqliteStore::begin() {
   assert(!impl_->tx_open && "one StoreTx at a time");
   if (Status s = impl_->wdb->exec("BEGIN IMMEDIATE"); !s) return s;

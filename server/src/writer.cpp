@@ -136,7 +136,7 @@ void Writer::process(std::vector<Submission>& group) {
         continue;
       }
       auto r = apply_push(**tx, sub.push, schema_,
-                          {now, config_.max_ahead_ms, config_.enforce_scopes, false}, &scopes);
+                          {now, config_.max_ahead_ms, config_.enforce_scopes}, &scopes);
       if (!r) return r.status();  // destroying the tx rolls the whole group back
       results.push_back(std::move(*r));
     }

@@ -17,8 +17,6 @@ struct ApplyOptions {
   // Check every op against its user's scope (scope.hpp): off for ops the server made itself
   // after its own checks, and on a server that does not authenticate devices.
   bool enforce_scopes = false;
-  // The ops are covered by their device's verified chain (recorded in their audit entries).
-  bool chained = false;
 };
 
 // Results in the order of `ops`. An op refused by the merge rules (an edit of an existing
@@ -42,7 +40,6 @@ Result<std::vector<sync::OpResult>> apply_batch(StoreTx& tx, const std::vector<s
 // or their earlier refusal), the new ones are applied, and a batch entry with the device's
 // signature follows them. A push whose signature did not verify, or that does not continue
 // the chain (Code::chain_broken), is refused whole and recorded as one refused entry.
-// `options.chained` is ignored (the push says).
 Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::SubmittedPush& push,
                                                const sync::Schema& schema,
                                                const ApplyOptions& options,

@@ -57,10 +57,6 @@ class SqliteStore final : public ServerStore {
   // The file the store opened: a Directory (directory.hpp) opens its connections through it.
   // Any thread; valid while the store lives.
   const StoreFile& file() const;
-  // Writes a checkpoint now (audit.hpp) when entries follow the last one (written by a
-  // process without the key) and the store has an audit key: returns the checkpoint's entry
-  // (0: none needed). Writer thread only (or after the writer stopped).
-  Result<std::uint64_t> write_checkpoint();
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
