@@ -54,7 +54,9 @@ Result<AuditWriter> AuditWriter::prepare(crypto::Database& db,
       "INSERT INTO audit_log(seq, at_ms, kind, user, device, subject, detail, hash) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!insert) return insert.status();
-  return AuditWriter(db, std::move(key), std::move(*head), std::move(*insert));
+  auto hash_at = db.prepare("SELECT hash FROM audit_log WHERE seq = ?1");
+  if (!hash_at) return hash_at.status();
+  return AuditWriter(db, std::move(key), std::move(*head), std::move(*insert), std::move(*hash_at));
 }
 
 Result<AuditWriter::Head> AuditWriter::load_head() {
@@ -107,12 +109,10 @@ Result<bool> AuditWriter::sealed(const Head& head) {
   auto sig = crypto::from_hex(sig_hex->get_string());
   if (ec || n + 1 != head.seq || !signed_head || !sig || sig->size() != crypto::kSignatureBytes)
     return false;
-  auto before = db_->prepare("SELECT hash FROM audit_log WHERE seq = ?1");
-  if (!before) return before.status();
-  auto row = before->bind(1, static_cast<std::int64_t>(n)).step();
+  auto row = hash_at_.bind(1, static_cast<std::int64_t>(n)).step();
+  const auto hash = row && *row ? hash_at_.column_blob(0) : std::vector<std::uint8_t>();
+  (void)hash_at_.reset();
   if (!row) return row.status();
-  if (!*row) return false;
-  const auto hash = before->column_blob(0);
   if (!std::equal(hash.begin(), hash.end(), signed_head->begin(), signed_head->end())) return false;
   crypto::Signature signature{};
   std::copy(sig->begin(), sig->end(), signature.begin());

@@ -45,8 +45,12 @@ class AuditWriter {
     std::string detail;
   };
   AuditWriter(crypto::Database& db, std::shared_ptr<const crypto::SigningKey> key,
-              crypto::Statement head, crypto::Statement insert)
-      : db_(&db), key_(std::move(key)), head_stmt_(std::move(head)), insert_(std::move(insert)) {}
+              crypto::Statement head, crypto::Statement insert, crypto::Statement hash_at)
+      : db_(&db),
+        key_(std::move(key)),
+        head_stmt_(std::move(head)),
+        insert_(std::move(insert)),
+        hash_at_(std::move(hash_at)) {}
   Result<Head> load_head();
   Result<bool> sealed(const Head& head);
   Status check_seal(std::int64_t at_ms);
@@ -55,7 +59,8 @@ class AuditWriter {
   std::shared_ptr<const crypto::SigningKey> key_;
   crypto::Statement head_stmt_;
   crypto::Statement insert_;
-  std::optional<Head> head_;  // cached within one transaction
+  crypto::Statement hash_at_;  // an entry's hash: the seal check, once per transaction
+  std::optional<Head> head_;   // cached within one transaction
   bool seal_checked_ = false;
   bool appended_ = false;
 };

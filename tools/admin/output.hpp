@@ -1,7 +1,8 @@
 // How fieldsync-admin prints: aligned text tables for people, JSON for scripts, and times as
-// ISO-8601 UTC. Record content passes through here only in `audit history` (audit_history.cpp),
-// which shows a record's values to an administrator on purpose; every other command prints
-// names, ids, states and times only.
+// ISO-8601 UTC. Record content passes through here only in `audit history` and `audit export`
+// (audit_history.cpp, audit_commands.cpp), which show records' values to a lead or an admin on
+// purpose and record that read first; every other command prints names, ids, states and
+// times only.
 #pragma once
 
 #include <cstdint>
