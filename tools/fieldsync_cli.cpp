@@ -173,6 +173,19 @@ int cmd_put(const Globals& g, const std::string& collection, const std::string& 
   return 0;
 }
 
+// A lead's decision on a conflict: the value kept (a competitor's or another), written over
+// every competing value, so it closes the conflict once synced.
+int cmd_resolve(const Globals& g, const std::string& collection, const std::string& id,
+                const std::string& field, const std::string& value) {
+  auto r = open_replica(g);
+  if (!r) return fail(r.status());
+  auto op = (*r)->resolve(collection, id, field, value);
+  if (!op) return fail(op.status());
+  std::cout << "decided " << collection << "/" << id << " " << field << " (op " << *op
+            << "; sent at the next sync)\n";
+  return 0;
+}
+
 int cmd_delete(const Globals& g, const std::string& collection, const std::string& id) {
   auto r = open_replica(g);
   if (!r) return fail(r.status());
@@ -534,6 +547,17 @@ static int run_main(int argc, char** argv) {
   put->add_option("ID", id, "Record id: 1-64 characters of A-Za-z0-9._-")->required();
   put->add_option("EDITS", rest, "field=value | field+=value | field-=value")->required();
 
+  std::string field, value;
+  auto* resolve = app.add_subcommand(
+      "resolve",
+      "Decide a conflict: keep one of the competing values or write another; synced like any "
+      "edit");
+  resolve->add_option("COLLECTION", collection, "The collection")->required();
+  resolve->add_option("ID", id, "The record id")->required();
+  resolve->add_option("FIELD", field, "The conflicted field (see: fieldsync conflicts)")
+      ->required();
+  resolve->add_option("VALUE", value, "The value decided on")->required();
+
   auto* del = app.add_subcommand("delete", "Delete a record (a tombstone)");
   del->add_option("COLLECTION", collection, "The collection")->required();
   del->add_option("ID", id, "The record id")->required();
@@ -647,6 +671,7 @@ static int run_main(int argc, char** argv) {
 
   if (*init) return cmd_init(g, user, kdf);
   if (*put) return cmd_put(g, collection, id, rest);
+  if (*resolve) return cmd_resolve(g, collection, id, field, value);
   if (*del) return cmd_delete(g, collection, id);
   if (*note) return cmd_note(g, id, rest);
   if (*share) return cmd_share(g, id, share_user, true);

@@ -488,6 +488,42 @@ Result<std::string> Replica::put(const std::string& collection, const std::strin
       });
 }
 
+Result<std::string> Replica::resolve(const std::string& collection, const std::string& id,
+                                     const std::string& field, const std::string& value) {
+  if (Status u = require_unlocked(); !u) return u;
+  // The role the server gave at enrolment; none before enrolment (the server then decides).
+  auto role = get_meta(*db_, "role");
+  if (!role) return role.status();
+  if (*role && **role == "worker")
+    return Status(Code::forbidden,
+                  "only leads and admins decide conflicts; '" + user_ + "' is a worker");
+  return write_op(
+      collection, id,
+      [&](const sync::CollectionSpec& spec, const sync::RecordState& state,
+          sync::Op& op) -> Status {
+        const std::string where = collection + "/" + id;
+        if (state.empty()) return {Code::not_found, "no record " + where};
+        if (state.deleted()) return {Code::deleted, where + " is deleted"};
+        if (spec.append_only)
+          return {Code::append_only, collection + " records are append-only and never conflict"};
+        const sync::FieldSpec* f = spec.field(field);
+        if (!f) return unknown_field(spec, field);
+        if (f->type == sync::FieldType::set)
+          return {Code::wrong_type,
+                  collection + "." + field + " is a set field: sets do not conflict"};
+        std::vector<std::string> base;
+        if (auto it = state.registers.find(field); it != state.registers.end())
+          for (const sync::WriteMeta* h : sync::heads(it->second)) base.push_back(h->op);
+        if (base.size() < 2)
+          return {Code::not_found, where + " " + field + " has no conflict to decide"};
+        json::value v(value);
+        if (Status c = schema_->check_value(spec, *f, v); !c) return c;
+        op.kind = sync::OpKind::put;
+        op.writes.push_back({field, sync::WriteKind::set, std::move(v), std::move(base)});
+        return Status::ok();
+      });
+}
+
 Result<std::string> Replica::remove(const std::string& collection, const std::string& id) {
   return write_op(
       collection, id,

@@ -118,7 +118,7 @@ Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& b
     const Result<User>& writer = it->second;
     if (!writer && writer.status().code() != Code::not_found) return writer.status();
     Status allowed =
-        writer ? check_write(tx, *writer, op, state, *scope)
+        writer ? check_write(tx, *writer, op, spec, state, *scope)
                : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
     if (!allowed) {
       if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;

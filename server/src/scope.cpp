@@ -6,6 +6,7 @@
 #include "fieldsync/server/store.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op.hpp"
+#include "fieldsync/sync/schema.hpp"
 #include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::server {
@@ -156,17 +157,40 @@ Status check_case_fields(StoreTx& tx, const User& writer, const sync::Op& op, bo
   return Status::ok();
 }
 
+// A decision (a write whose base names two or more current heads of a review field) closes
+// an open review conflict: leads and admins only.
+Status check_decisions(const User& writer, const sync::Op& op, const sync::CollectionSpec& spec,
+                       const sync::RecordState& before) {
+  if (writer.role != Role::worker || op.kind != sync::OpKind::put) return Status::ok();
+  for (const auto& w : op.writes) {
+    if (w.kind != sync::WriteKind::set) continue;
+    const sync::FieldSpec* f = spec.field(w.field);
+    if (!f || f->policy != sync::MergePolicy::register_review) continue;
+    auto reg = before.registers.find(w.field);
+    if (reg == before.registers.end()) continue;
+    const auto heads = sync::heads(reg->second);
+    const auto named = std::count_if(heads.begin(), heads.end(), [&](const sync::WriteMeta* h) {
+      return std::find(w.base.begin(), w.base.end(), h->op) != w.base.end();
+    });
+    if (named >= 2)
+      return Status(Code::forbidden, "only leads and admins decide conflicts (" + op.collection +
+                                         "/" + op.record + " " + w.field + ")");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status check_write(StoreTx& tx, const User& writer, const sync::Op& op,
-                   const sync::RecordState& before, const std::optional<RecordScope>& scope) {
+                   const sync::CollectionSpec& spec, const sync::RecordState& before,
+                   const std::optional<RecordScope>& scope) {
   const bool exists = scope.has_value() && !before.empty();
   if (exists)
     if (Status s = check_existing(tx, writer, op, *scope); !s) return s;
   if (Status s = check_refs(tx, writer, op); !s) return s;
   if (op.collection == "cases")
     if (Status s = check_case_fields(tx, writer, op, exists); !s) return s;
-  return Status::ok();
+  return check_decisions(writer, op, spec, before);
 }
 
 }  // namespace fieldsync::server

@@ -1,5 +1,7 @@
 // The replica as the sync session's store: acks, pending ops, pulled entries, the cursor and
 // the clock bound.
+#include <optional>
+
 #include "fieldsync/sync/ids.hpp"
 #include "replica_test_util.hpp"
 
@@ -161,4 +163,91 @@ TEST_CASE("apply_remote refuses what this schema cannot hold and keeps the curso
   CHECK(bad.code() == Code::unknown_field);
   CHECK(r->cursor() == 1);
   CHECK(!r->get("cases", "c2")->has_value());
+}
+
+TEST_CASE("resolve decides a conflict with one op based on every head", "[replica][resolve]") {
+  TempDir dir;
+  FakeClock clock;
+  auto r = make_replica(dir.file("r.db"), clock);
+  REQUIRE(r->put("cases", "c1", {{"status", Kind::set, "assessment"}, {"risk", Kind::set, "low"}})
+              .is_ok());
+  REQUIRE(
+      r->put("cases", "c2", {{"risk", Kind::set, "low"}, {"needs", Kind::add, "housing"}}).is_ok());
+  // Bob edited c1 concurrently: an open review conflict on risk, an lww one on status.
+  REQUIRE(r->apply_remote({remote_set(1, 1, kT0 + 10, "cases", "c1", "risk", "high"),
+                           remote_set(2, 2, kT0 + 20, "cases", "c1", "status", "planning")},
+                          2)
+              .is_ok());
+  REQUIRE(r->conflicts(false)->size() == 1);
+  const std::size_t queued = r->outbox()->size();
+
+  // What cannot be decided is refused, and nothing is written.
+  auto bad = r->resolve("cases", "c1", "risk", "extreme");
+  CHECK(bad.status().code() == Code::wrong_type);
+  CHECK(bad.status().message() ==
+        r->put("cases", "c1", {{"risk", Kind::set, "extreme"}}).status().message());
+  auto no_conflict = r->resolve("cases", "c2", "risk", "high");
+  CHECK(no_conflict.status().code() == Code::not_found);
+  CHECK(no_conflict.status().message().find("no conflict") != std::string::npos);
+  CHECK(r->resolve("cases", "c2", "status", "closed").status().code() == Code::not_found);
+  CHECK(r->resolve("cases", "nope", "risk", "high").status().code() == Code::not_found);
+  auto on_set = r->resolve("cases", "c2", "needs", "food");
+  CHECK(on_set.status().code() == Code::wrong_type);
+  CHECK(on_set.status().message().find("sets do not conflict") != std::string::npos);
+  CHECK(r->resolve("cases", "c1", "colour", "red").status().code() == Code::unknown_field);
+  CHECK(r->outbox()->size() == queued);
+
+  // A third value closes the review conflict; the decision is an ordinary outbox op.
+  auto decided = r->resolve("cases", "c1", "risk", "critical");
+  REQUIRE(decided.is_ok());
+  CHECK(field(**r->get("cases", "c1"), "risk") == "critical");
+  CHECK(r->conflicts(false)->empty());
+  auto box = r->outbox();
+  REQUIRE(box->size() == queued + 1);
+  const fss::Op& op = box->back().op;
+  CHECK(op.id == *decided);
+  REQUIRE(op.writes.size() == 1);
+  CHECK(op.writes[0].field == "risk");
+  CHECK(op.writes[0].base.size() == 2);
+  auto risk_conflict = [&]() -> std::optional<fss::Conflict> {
+    auto all = r->conflicts(true);
+    REQUIRE(all.is_ok());
+    for (const auto& c : *all)
+      if (c.record == "c1" && c.field == "risk") return c;
+    return std::nullopt;
+  };
+  auto closed = risk_conflict();
+  REQUIRE(closed);
+  CHECK(!closed->open);
+  CHECK(closed->resolved_by == *decided);
+  // Nothing is left to decide on risk; the lww status conflict can still be settled.
+  CHECK(r->resolve("cases", "c1", "risk", "low").status().code() == Code::not_found);
+  auto settled = r->resolve("cases", "c1", "status", "assessment");
+  REQUIRE(settled.is_ok());
+  CHECK(field(**r->get("cases", "c1"), "status") == "assessment");
+  bool status_settled = false;
+  auto all = r->conflicts(true);
+  REQUIRE(all.is_ok());
+  for (const auto& c : *all)
+    if (c.field == "status") status_settled = c.resolved_by == *settled;
+  CHECK(status_settled);
+}
+
+TEST_CASE("resolve is refused on a device enrolled for a worker", "[replica][resolve]") {
+  TempDir dir;
+  FakeClock clock;
+  auto r = make_replica(dir.file("r.db"), clock);
+  REQUIRE(r->put("cases", "c1", {{"risk", Kind::set, "low"}}).is_ok());
+  REQUIRE(r->apply_remote({remote_set(1, 1, kT0 + 10, "cases", "c1", "risk", "high")}, 1).is_ok());
+  REQUIRE(r->set_enrolled("ana", "worker", "ws://127.0.0.1:8700"));
+  auto refused = r->resolve("cases", "c1", "risk", "critical");
+  CHECK(refused.status().code() == Code::forbidden);
+  CHECK(refused.status().message().find("only leads and admins decide conflicts") !=
+        std::string::npos);
+  CHECK(r->conflicts(false)->size() == 1);
+  CHECK(r->outbox()->size() == 1);
+  // A lead's device decides.
+  REQUIRE(r->set_enrolled("lee", "lead", "ws://127.0.0.1:8700"));
+  REQUIRE(r->resolve("cases", "c1", "risk", "critical").is_ok());
+  CHECK(r->conflicts(false)->empty());
 }

@@ -3,9 +3,11 @@
 # three devices (ana has two) with a conflict on risk; `fieldsync-admin audit history` shows
 # every change with its user, device, server time and device time, and the conflict; `audit
 # verify` passes; `audit export` gives the case's entries as JSON lines, and every history and
-# export is itself recorded as a read. Then, with the server stopped, a one-byte edit of one
-# operation in the log (its append-only trigger dropped first, as an attacker would) makes
-# `audit verify` fail at that operation's audit entry.
+# export is itself recorded as a read. A worker's device refuses to decide the conflict; the
+# lead's device decides it (`fieldsync resolve`) and ana's device then shows the decision.
+# Then, with the server stopped, a one-byte edit of one operation in the log (its append-only
+# trigger dropped first, as an attacker would) makes `audit verify` fail at that operation's
+# audit entry.
 # Usage: audit.sh BIN_DIR
 set -euo pipefail
 bin=$1
@@ -156,6 +158,22 @@ dev ben get cases case-1 >/dev/null
 sync_ok ben
 reads=$(sqlite3 "$data/fieldsync.db" "SELECT count(*) FROM audit_log WHERE kind = 'read' AND user = 'ben' AND device = '${device_id[ben]}' AND subject = 'cases/case-1'")
 [ "$reads" -ge 2 ] || fail "ben's history fetch and record opening were not both audited ($reads)"
+
+# Deciding the conflict: a worker's device refuses to; the lead's device (enrolled now)
+# decides with a third value, and after a sync ana's device shows it with no open conflict.
+expect_error "$work/err" "only leads and admins decide conflicts" dev ben resolve cases case-1 risk low
+dev lee init --kdf minimum >/dev/null
+dev lee enroll --server "$url" --code "$(enroll_code "$data" lee)" >/dev/null
+sync_ok lee
+dev lee conflicts | grep -q '^cases/case-1 risk: OPEN' || fail "the lead's device lacks the open conflict: $(dev lee conflicts)"
+out=$(dev lee resolve cases case-1 risk critical) || fail "the lead could not decide: $out"
+[[ $out == "decided cases/case-1 risk (op "*")"* ]] || fail "resolve printed: $out"
+sync_ok lee
+sync_ok ana
+dev ana get cases case-1 | grep -q '^  risk: critical$' || fail "ana's device lacks the decision: $(dev ana get cases case-1)"
+[ "$(dev ana conflicts)" = "no open conflicts" ] || fail "the conflict is still open on ana's device: $(dev ana conflicts)"
+dev ana conflicts --all | grep -q '^cases/case-1 risk: resolved' || fail "the decided conflict is not listed as resolved: $(dev ana conflicts --all)"
+expect_error "$work/err" "no conflict to decide" dev lee resolve cases case-1 risk low
 
 # The server's own log, at debug level, names ids only: no client name, no note text.
 for text in "Amina" "Only Ana" "eviction notice" "housing-first"; do

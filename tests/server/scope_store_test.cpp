@@ -1,12 +1,15 @@
 // Scopes in the store: the write rules of scope.hpp applied per op by apply_batch, the
 // scope_of sets for workers, leads and admins, filtered log reads, and the migration of a
 // format-2 store (scope columns and access lists filled in from what it holds).
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/server/directory.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
+#include "fieldsync/sync/merge.hpp"
 #include "test_util.hpp"
 
 using namespace fieldsync;
@@ -203,4 +206,68 @@ TEST_CASE("a format-2 store gets its scopes filled in from its records and log",
   CHECK(p.scope("ana").items == Items{"c:case-a", "k:cl-a"});
   CHECK(p.scope("lee").items == Items{"c:case-a", "c:case-b", "k:cl-a", "k:cl-b"});
   CHECK(p.refused("ana", "visits", "v-b", {{"outcome", "x"}}) == Code::out_of_scope);
+}
+
+TEST_CASE("scope rules: only leads and admins decide a review conflict", "[scope][resolve]") {
+  Programme p;
+  p.people();
+  p.caseload("ana", "a");
+  // Two concurrent risk values (neither bases on the other): an open review conflict.
+  const std::string low = p.write("ana", "cases", "case-a", {{"risk", "low"}}).op;
+  const std::string high = p.write("lee", "cases", "case-a", {{"risk", "high"}}).op;
+  auto apply = [&](const std::string& user, const std::string& value,
+                   std::vector<std::string> base) {
+    sync::Op op = put_op(device_id(2), ++p.counter, "cases", "case-a", {});
+    op.user = user;
+    op.writes.push_back({"risk", sync::WriteKind::set, boost::json::value(value), std::move(base)});
+    auto tx = p.store->begin();
+    REQUIRE(tx);
+    auto r = server::apply_batch(**tx, {op}, sync::default_schema(), {kNowMs, 1000, true});
+    REQUIRE(r);
+    REQUIRE((*tx)->commit());
+    return r->at(0);
+  };
+  auto risk = [&]() {
+    auto tx = p.store->begin();
+    REQUIRE(tx);
+    auto state = (*tx)->load_record("cases", "case-a");
+    REQUIRE(state);
+    REQUIRE(*state);
+    const sync::CollectionSpec& spec = *sync::default_schema().collection("cases");
+    return std::make_pair(sync::materialize(**state, spec).at("risk"),
+                          sync::conflicts(**state, spec, "cases", "case-a"));
+  };
+  auto open_conflicts = [&]() {
+    const auto list = risk().second;
+    return std::count_if(list.begin(), list.end(), [](const sync::Conflict& c) { return c.open; });
+  };
+  REQUIRE(open_conflicts() == 1);
+  const auto before = risk().first;
+
+  // The worker's decision is refused and changes nothing.
+  auto refused = apply("ana", "medium", {low, high});
+  INFO(refused.reason);
+  CHECK(refused.status == sync::OpStatus::rejected);
+  CHECK(refused.code == Code::forbidden);
+  CHECK(refused.reason == "only leads and admins decide conflicts (cases/case-a risk)");
+  CHECK(risk().first == before);
+  CHECK(open_conflicts() == 1);
+  // A worker's ordinary edit (based on one head) is accepted and leaves the conflict open.
+  REQUIRE(before == boost::json::value("high"));  // the later clock is shown
+  auto edit = apply("ana", "medium", {high});
+  CHECK(edit.status == sync::OpStatus::accepted);
+  CHECK(open_conflicts() == 1);
+
+  // The lead's decision names every current head and closes the conflict.
+  const auto list = risk().second;
+  std::vector<std::string> heads;
+  for (const auto& c : list)
+    if (c.open)
+      for (const auto& k : c.competitors) heads.push_back(k.op);
+  REQUIRE(heads.size() == 2);
+  auto decided = apply("lee", "critical", heads);
+  INFO(decided.reason);
+  CHECK(decided.status == sync::OpStatus::accepted);
+  CHECK(risk().first == boost::json::value("critical"));
+  CHECK(open_conflicts() == 0);
 }

@@ -168,6 +168,17 @@ class Replica final : public sync::ClientStore {
   // each element gets its own add tag; the id returned is the first one's.)
   Result<std::string> put(const std::string& collection, const std::string& id,
                           const std::vector<FieldEdit>& edits);
+  // Decides a conflict of a register field: one put op whose write to `field` has as its base
+  // EVERY head of the field, so it closes an open review conflict (register_review) and
+  // settles any lww one. `value` may be one of the competing values or another; the schema
+  // checks it as for put. The op goes through the outbox, signed and chained like any other.
+  // Returns its id. Errors: Code::not_found for an unknown record or a field with no conflict
+  // to decide (fewer than two heads); Code::deleted; Code::unknown_field; Code::wrong_type
+  // for a set field (sets do not conflict); Code::append_only; Code::forbidden when this
+  // device is enrolled for a worker (only leads and admins decide; a device not enrolled is
+  // let through and the server decides).
+  Result<std::string> resolve(const std::string& collection, const std::string& id,
+                              const std::string& field, const std::string& value);
   // Deletes a record (a tombstone). Returns the id of the new operation.
   Result<std::string> remove(const std::string& collection, const std::string& id);
   // Appends a progress note to a case. Returns the new note's record id.

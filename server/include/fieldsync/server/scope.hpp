@@ -13,6 +13,10 @@
 //     may set it to themselves on a new case or one they own); a lead assigns and shares only
 //     the team's cases, within the team for assignments; only a case's owner, its team's
 //     lead or an admin changes shared_with (Code::forbidden otherwise).
+//   - Only leads and admins decide conflicts: a worker's register write to a register_review
+//     field (cases.risk, cases.consent) whose base names two or more of the field's current
+//     heads would close an open review conflict, and is refused (Code::forbidden). A worker's
+//     ordinary edit bases on the winner only and leaves the conflict open.
 //
 // Thread safety: plain values and pure functions over a StoreTx (writer thread).
 #pragma once
@@ -26,6 +30,7 @@
 #include "fieldsync/sync/scope.hpp"
 
 namespace fieldsync::sync {
+struct CollectionSpec;
 struct Op;
 struct RecordState;
 }  // namespace fieldsync::sync
@@ -52,9 +57,10 @@ struct Viewer {
 };
 
 // Checks one op of `writer` before it is applied: Status::ok, or Code::out_of_scope /
-// Code::forbidden naming the record. `before` is the record's stored state (empty when new)
-// and `scope` its stored scope (nullopt when new).
+// Code::forbidden naming the record. `spec` is the op's collection, `before` the record's
+// stored state (empty when new) and `scope` its stored scope (nullopt when new).
 Status check_write(StoreTx& tx, const User& writer, const sync::Op& op,
-                   const sync::RecordState& before, const std::optional<RecordScope>& scope);
+                   const sync::CollectionSpec& spec, const sync::RecordState& before,
+                   const std::optional<RecordScope>& scope);
 
 }  // namespace fieldsync::server
