@@ -123,12 +123,27 @@ Result<sync::SubmittedPush> sign_as_server(StoreTx& tx, const sync::Op& op,
   return push;
 }
 
+// Signs `op` as the server's device in `actor`'s name and applies it in `tx`; a refusal
+// becomes the error.
+Result<ServerOp> apply_server_op(StoreTx& tx, sync::Op op, const std::string& actor,
+                                 std::int64_t now_ms, const sync::Schema& schema,
+                                 const crypto::SigningKey* server_key, bool enforce_scopes) {
+  if (Status s = sync::validate(op, schema); !s) return s;
+  auto push = sign_as_server(tx, op, actor, server_key);
+  if (!push) return push.status();
+  auto results =
+      apply_push(tx, *push, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, enforce_scopes});
+  if (!results) return results.status();
+  const sync::OpResult& r = results->front();
+  if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);
+  return ServerOp{true, std::move(op), r};
+}
+
 // Loads the case, checks the change and applies its op in `tx`.
-Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const CaseChange& change,
-                                      const User& actor, const User& target,
-                                      const ServerOpSlot& slot, std::int64_t now_ms,
-                                      const sync::Schema& schema,
-                                      const crypto::SigningKey* server_key) {
+Result<ServerOp> apply_change(StoreTx& tx, Directory& directory, const CaseChange& change,
+                              const User& actor, const User& target, const ServerOpSlot& slot,
+                              std::int64_t now_ms, const sync::Schema& schema,
+                              const crypto::SigningKey* server_key) {
   const sync::CollectionSpec& spec = *schema.collection(kCases);
   auto loaded = tx.load_record(kCases, change.case_id);
   if (!loaded) return loaded.status();
@@ -141,7 +156,7 @@ Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const C
   if (Status s = check_allowed(actor, target, change, *team); !s) return s;
   auto write = build_write(change, state, assignee);
   if (!write) return write.status();
-  if (!*write) return CaseChangeResult{};
+  if (!*write) return ServerOp{};
 
   sync::Op op;
   op.id = sync::make_op_id(slot.device, slot.counter);
@@ -152,24 +167,15 @@ Result<CaseChangeResult> apply_change(StoreTx& tx, Directory& directory, const C
   op.record = change.case_id;
   op.kind = sync::OpKind::put;
   op.writes.push_back(std::move(**write));
-  if (Status s = sync::validate(op, schema); !s) return s;
-  auto push = sign_as_server(tx, op, actor.name, server_key);
-  if (!push) return push.status();
-  auto results =
-      apply_push(tx, *push, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, false});
-  if (!results) return results.status();
-  const sync::OpResult& r = results->front();
-  if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);
-  if (Status s = tx.commit(); !s) return s;
-  return CaseChangeResult{true, op.id, r.seq};
+  // The checks above are the assignment rules; the scope rules would refuse a lead's
+  // assignment of an unassigned case.
+  return apply_server_op(tx, std::move(op), actor.name, now_ms, schema, server_key, false);
 }
 
-}  // namespace
-
-Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
-                                     const CaseChange& change, std::int64_t now_ms,
-                                     const sync::Schema& schema,
-                                     const crypto::SigningKey* server_key) {
+// The acting user and the target of `change`, checked (both exist, the actor leads or
+// administers, the target is not an admin).
+Result<std::pair<User, User>> change_users(Directory& directory, const CaseChange& change,
+                                           const sync::Schema& schema) {
   const sync::CollectionSpec* spec = schema.collection(kCases);
   if (!spec || !spec->field(kAssignedTo) || !spec->field(kSharedWith))
     return Status(Code::internal, "the schema has no cases.assigned_to and cases.shared_with");
@@ -187,12 +193,90 @@ Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
   if (target->role == Role::admin)
     return Status(Code::invalid_argument,
                   "'" + target->name + "' is an admin: cases go to workers and leads");
+  return std::pair<User, User>(std::move(*actor), std::move(*target));
+}
+
+}  // namespace
+
+Result<ServerOp> change_case_in(StoreTx& tx, Directory& directory, const CaseChange& change,
+                                const ServerOpSlot& slot, std::int64_t now_ms,
+                                const sync::Schema& schema, const crypto::SigningKey* server_key) {
+  auto users = change_users(directory, change, schema);
+  if (!users) return users.status();
+  return apply_change(tx, directory, change, users->first, users->second, slot, now_ms, schema,
+                      server_key);
+}
+
+Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& decision,
+                           const ServerOpSlot& slot, std::int64_t now_ms,
+                           const sync::Schema& schema, const crypto::SigningKey* server_key) {
+  auto actor = directory.user(decision.actor);
+  if (!actor) return actor.status();
+  const std::string where = decision.collection + "/" + decision.id;
+  if (actor->role == Role::worker)
+    return Status(Code::forbidden,
+                  "only leads and admins decide conflicts ('" + actor->name + "' is a worker)");
+  const sync::CollectionSpec* spec = schema.collection(decision.collection);
+  if (!spec) return Status(Code::unknown_collection, "no collection '" + decision.collection + "'");
+  const sync::FieldSpec* field = spec->field(decision.field);
+  if (!field)
+    return Status(Code::unknown_field,
+                  decision.collection + " has no field '" + decision.field + "'");
+  if (field->type == sync::FieldType::set)
+    return Status(Code::wrong_type,
+                  decision.collection + "." + decision.field + " is a set: sets do not conflict");
+  if (!sync::is_valid_record_id(decision.id))
+    return Status(Code::invalid_id,
+                  "record id '" + decision.id + "' must be 1-64 characters of A-Za-z0-9._-");
+  boost::json::value value(decision.value);
+  if (Status s = schema.check_value(*spec, *field, value); !s) return s;
+  auto loaded = tx.load_record(decision.collection, decision.id);
+  if (!loaded) return loaded.status();
+  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, "no record " + where);
+  const sync::RecordState& state = **loaded;
+  if (state.deleted()) return Status(Code::deleted, where + " is deleted");
+  std::vector<std::string> base;
+  if (auto it = state.registers.find(decision.field); it != state.registers.end())
+    for (const sync::WriteMeta* h : sync::heads(it->second)) base.push_back(h->op);
+  if (base.size() < 2)
+    return Status(Code::not_found, "no conflict on " + where + " " + decision.field +
+                                       " to decide (it has one value)");
+
+  sync::Op op;
+  op.id = sync::make_op_id(slot.device, slot.counter);
+  op.device = slot.device;
+  op.user = actor->name;
+  op.hlc = op_clock(slot, state, now_ms);
+  op.collection = decision.collection;
+  op.record = decision.id;
+  op.kind = sync::OpKind::put;
+  sync::FieldWrite w;
+  w.field = decision.field;
+  w.kind = sync::WriteKind::set;
+  w.value = std::move(value);
+  w.base = std::move(base);
+  op.writes.push_back(std::move(w));
+  // A decision is a write like a device's: the scope rules say whether the actor may.
+  return apply_server_op(tx, std::move(op), actor->name, now_ms, schema, server_key, true);
+}
+
+Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
+                                     const CaseChange& change, std::int64_t now_ms,
+                                     const sync::Schema& schema,
+                                     const crypto::SigningKey* server_key) {
+  auto users = change_users(directory, change, schema);
+  if (!users) return users.status();
   auto slot = directory.next_server_op(now_ms);
   if (!slot) return slot.status();
   auto tx = store.begin();
   if (!tx) return tx.status();
   // Destroying the transaction without commit() rolls back whatever apply_change refused.
-  return apply_change(**tx, directory, change, *actor, *target, *slot, now_ms, schema, server_key);
+  auto done = apply_change(**tx, directory, change, users->first, users->second, *slot, now_ms,
+                           schema, server_key);
+  if (!done) return done.status();
+  if (!done->changed) return CaseChangeResult{};
+  if (Status s = (*tx)->commit(); !s) return s;
+  return CaseChangeResult{true, done->op.id, done->result.seq};
 }
 
 }  // namespace fieldsync::server

@@ -1,6 +1,8 @@
 // The HTTP side of a connection: GET /healthz answers with the store's head, a WebSocket
-// upgrade on /sync becomes a ws session, anything else is 404. One session template serves
-// plain TCP (beast::tcp_stream) and TLS (beast::ssl_stream); both are instantiated here.
+// upgrade on /sync becomes a ws session, /api/events becomes the dashboard's event stream,
+// other /api/ requests go to the dashboard's API on a worker thread, the dashboard's files
+// are served from the binary, anything else is 404. One session template serves plain TCP
+// (beast::tcp_stream) and TLS (beast::ssl_stream); both are instantiated here.
 #include "http_session.hpp"
 
 #include <array>
@@ -14,15 +16,20 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "web_api.hpp"
+#include "web_assets.hpp"
 #include "ws_session.hpp"
 
 namespace fieldsync::server {
@@ -40,11 +47,34 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(5);
 constexpr std::uint32_t kMaxRequestBytes = 16 * 1024;
+constexpr auto kEventKeepAlive = std::chrono::seconds(15);
+
+// The page may load only its own files and talk only to this server.
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+std::string address_of(beast::tcp_stream& stream) {
+  beast::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string();
+}
 
 std::string peer_of(beast::tcp_stream& stream) {
   beast::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
   return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+template <class Body>
+void set_web_headers(http::response<Body>& res, bool tls, const char* cache) {
+  res.set(http::field::server, "fieldsync");
+  res.set("Content-Security-Policy", kContentSecurityPolicy);
+  res.set(http::field::x_frame_options, "DENY");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  res.set(http::field::cache_control, cache);
+  if (tls) res.set(http::field::strict_transport_security, "max-age=31536000");
 }
 
 template <class Stream>
@@ -59,7 +89,9 @@ class HttpSession final : public Connection,
         executor_(beast::get_lowest_layer(stream_).get_executor()),
         shared_(shared),
         peer_(peer_of(beast::get_lowest_layer(stream_))),
-        handshake_timeout_(handshake_timeout) {}
+        address_(address_of(beast::get_lowest_layer(stream_))),
+        handshake_timeout_(handshake_timeout),
+        keep_alive_(executor_) {}
   ~HttpSession() override { shared_.leave(this); }
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -72,6 +104,7 @@ class HttpSession final : public Connection,
   void shutdown() override {
     net::post(executor_, [self = shared_from_this()] {
       if (self->upgraded_) return;  // the stream belongs to the ws session now
+      self->keep_alive_.cancel();
       auto& tcp = beast::get_lowest_layer(self->stream_);
       beast::error_code ec;
       tcp.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
@@ -166,6 +199,15 @@ class HttpSession final : public Connection,
       upgraded_ = true;
       return start_ws_session(std::move(stream_), parser_->release(), shared_);
     }
+    if (path.starts_with("/api/")) {
+      if (req.method() == http::verb::get && path == "/api/events") return start_events();
+      if (req.method() != http::verb::get && req.method() != http::verb::post)
+        return respond(http::status::method_not_allowed, R"({"error":"use GET or POST"})");
+      return call_api(path, std::string(req.target().substr(path.size())));
+    }
+    if (req.method() == http::verb::get) {
+      if (const auto* asset = web_assets::find(path)) return respond_asset(*asset);
+    }
     if (req.method() == http::verb::get && path == "/healthz") {
       auto head = shared_.store.head();
       if (!head) {
@@ -184,11 +226,141 @@ class HttpSession final : public Connection,
     res->set(http::field::content_type, "application/json");
     res->keep_alive(parser_->get().keep_alive() && status != http::status::service_unavailable);
     res->body() = std::move(body);
+    send(std::move(res));
+  }
+
+  void send(std::shared_ptr<http::response<http::string_body>> res) {
     res->prepare_payload();
+    tcp().expires_after(kReadTimeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
                         self->on_write(res->keep_alive(), ec);
                       });
+  }
+
+  void respond_asset(const web_assets::Asset& asset) {
+    auto res = std::make_shared<http::response<http::string_body>>(http::status::ok,
+                                                                   parser_->get().version());
+    set_web_headers(*res, kTls, "no-cache");
+    res->set(http::field::content_type, web_assets::content_type(asset.name));
+    res->keep_alive(parser_->get().keep_alive());
+    res->body().assign(asset.bytes.data(), asset.bytes.size());
+    send(std::move(res));
+  }
+
+  // The dashboard's API runs on a worker thread; its answer comes back to this strand.
+  void call_api(const std::string& path, std::string query) {
+    const auto& req = parser_->get();
+    ApiRequest api;
+    api.post = req.method() == http::verb::post;
+    api.path = path;
+    api.query = query.empty() ? query : query.substr(1);
+    api.body = req.body();
+    api.cookie = std::string(req[http::field::cookie]);
+    api.csrf = std::string(req["X-CSRF-Token"]);
+    api.content_type = std::string(req[http::field::content_type]);
+    api.origin = std::string(req[http::field::origin]);
+    api.host = std::string(req[http::field::host]);
+    api.peer = address_;
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    shared_.run_blocking([self = shared_from_this(), api = std::move(api), version, keep_alive] {
+      ApiResponse out = handle_api(*self->shared_.web, api);
+      net::post(self->executor_, [self, out = std::move(out), version, keep_alive]() mutable {
+        auto res = std::make_shared<http::response<http::string_body>>(
+            static_cast<http::status>(out.status), version);
+        set_web_headers(*res, kTls, "no-store");
+        res->set(http::field::content_type, "application/json");
+        for (auto& [name, value] : out.headers) res->insert(name, value);
+        res->keep_alive(keep_alive);
+        res->body() = std::move(out.body);
+        self->send(std::move(res));
+      });
+    });
+  }
+
+  // The dashboard's live updates (server-sent events): "hello" with the head, then "change"
+  // with the new head whenever entries are committed (coalesced: one event in flight, the
+  // newest head next), and a comment every kEventKeepAlive. Only the head number travels;
+  // the page fetches what it shows through the API.
+  void start_events() {
+    auto session = session_of(*shared_.web, std::string(parser_->get()[http::field::cookie]));
+    if (!session) return respond(http::status::unauthorized, R"({"error":"not logged in"})");
+    token_cookie_ = std::string(parser_->get()[http::field::cookie]);
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok,
+                                                                  parser_->get().version());
+    set_web_headers(*res, kTls, "no-store");
+    res->set(http::field::content_type, "text/event-stream");
+    res->keep_alive(false);  // the body runs until either side closes
+    events_ = true;
+    writing_ = true;
+    tcp().expires_never();
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    http::async_write_header(
+        stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+          self->writing_ = false;
+          if (ec) return self->end_events();
+          self->pending_head_ = self->shared_.head.load();
+          self->send_event("hello");
+          self->watch_close();
+          self->arm_keep_alive();
+        });
+  }
+
+  void deliver(const LiveEntries& entries) override {
+    if (entries->empty()) return;
+    net::post(executor_, [self = shared_from_this(), head = entries->back().seq] {
+      if (!self->events_ || self->closed_) return;
+      self->pending_head_ = std::max(self->pending_head_.value_or(0), head);
+      if (!self->writing_) self->send_event("change");
+    });
+  }
+
+  void send_event(const char* name) {
+    if (closed_) return;
+    if (pending_head_) {
+      event_out_ = std::string("event: ") + name +
+                   "\ndata: {\"head\":" + std::to_string(*pending_head_) + "}\n\n";
+      pending_head_.reset();
+    } else {
+      event_out_ = ":\n\n";
+    }
+    writing_ = true;
+    net::async_write(stream_, net::buffer(event_out_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       if (ec) return self->end_events();
+                       if (self->pending_head_) self->send_event("change");
+                     });
+  }
+
+  void arm_keep_alive() {
+    keep_alive_.expires_after(kEventKeepAlive);
+    keep_alive_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      // A session that ended (logout, expiry) ends its stream.
+      if (!session_of(*self->shared_.web, self->token_cookie_)) return self->end_events();
+      if (!self->writing_) self->send_event("change");
+      self->arm_keep_alive();
+    });
+  }
+
+  // The browser sends nothing on the stream: a read that ends means it went away.
+  void watch_close() {
+    tcp().async_read_some(net::buffer(scratch_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec) return self->end_events();
+                            self->watch_close();
+                          });
+  }
+
+  void end_events() {
+    if (closed_) return;
+    closed_ = true;
+    keep_alive_.cancel();
+    beast::error_code ignored;
+    tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    tcp().close();
   }
 
   void on_write(bool keep_alive, beast::error_code ec) {
@@ -212,7 +384,16 @@ class HttpSession final : public Connection,
   net::any_io_executor executor_;  // the connection's strand; stays valid after the upgrade
   SharedState& shared_;
   std::string peer_;
+  std::string address_;  // the peer's address without the port
   std::chrono::milliseconds handshake_timeout_;
+  // The event stream (start_events): its state lives on the strand.
+  net::steady_timer keep_alive_;
+  bool events_ = false;
+  bool writing_ = false;
+  bool closed_ = false;
+  std::optional<std::uint64_t> pending_head_;
+  std::string event_out_;
+  std::string token_cookie_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool upgraded_ = false;

@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/audit.hpp"
@@ -26,6 +27,7 @@
 #include "http_session.hpp"
 #include "shared_state.hpp"
 #include "tls_context.hpp"
+#include "web_api.hpp"
 
 namespace fieldsync::server {
 
@@ -33,6 +35,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
+
+// Threads for the dashboard's API: a login's Argon2id takes 64 MiB and a fraction of a
+// second on one of them.
+constexpr int kWebThreads = 2;
 
 std::int64_t system_now_ms() {
   using namespace std::chrono;
@@ -55,8 +61,9 @@ std::shared_ptr<spdlog::logger> stderr_logger(const std::string& level) {
 
 }  // namespace
 
-// Members are destroyed in reverse order: the io_context (and with it any session still
-// held by a handler) goes before the shared state and the store those sessions borrow.
+// Members are destroyed in reverse order: the dashboard's worker threads are joined first,
+// then the io_context (and with it any session still held by a handler) goes before the
+// shared state and the store those sessions borrow.
 struct Server::Impl {
   explicit Impl(ServerConfig c) : config(std::move(c)), ioc(std::max(1, config.io_threads)) {}
   ~Impl() {
@@ -72,6 +79,7 @@ struct Server::Impl {
   std::unique_ptr<SqliteStore> store;
   std::unique_ptr<Directory> directory;
   std::unique_ptr<SharedState> shared;
+  std::unique_ptr<WebContext> web;
   std::unique_ptr<Writer> writer;
   net::io_context ioc;
   net::strand<net::io_context::executor_type> ctl = net::make_strand(ioc);  // acceptor, timer
@@ -83,6 +91,8 @@ struct Server::Impl {
   tcp::endpoint endpoint;  // to listen on
   std::uint16_t port = 0;
   std::once_flag stop_once;
+  // The dashboard API's blocking work (web_api.hpp); last, so that it is joined first.
+  net::thread_pool web_pool{kWebThreads};
 
   Status load_tls();
   Status resolve();
@@ -237,6 +247,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->directory = std::move(*directory);
   impl->shared->directory = impl->directory.get();
   impl->shared->require_auth = c.require_auth;
+  impl->web.reset(new WebContext{*impl->shared, *audit_key, impl->tls != nullptr, {}, {}});
+  impl->shared->web = impl->web.get();
+  impl->shared->run_blocking = [raw = impl.get()](std::function<void()> work) {
+    net::post(raw->web_pool, std::move(work));
+  };
   if (Status s = impl->listen(); !s) return s;
 
   WriterConfig wc;

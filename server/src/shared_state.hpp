@@ -39,6 +39,8 @@ class Connection {
   virtual void deliver(const LiveEntries& /*entries*/) {}
 };
 
+struct WebContext;
+
 class SharedState {
  public:
   SharedState(const sync::Schema& schema_in, ServerStore& store_in,
@@ -51,6 +53,11 @@ class SharedState {
   // The store's directory (devices, users, the lease); set once before serving.
   Directory* directory = nullptr;
   bool require_auth = false;
+  // The dashboard's sessions and API (web_api.hpp); set once before serving.
+  WebContext* web = nullptr;
+  // Runs blocking work (the dashboard's API: Argon2id, SQLite, waits for the writer) on a
+  // worker thread; set once before serving.
+  std::function<void(std::function<void()>)> run_blocking;
   std::shared_ptr<spdlog::logger> log;
   std::function<std::int64_t()> now_ms;
   std::size_t max_queued_frames = 256;

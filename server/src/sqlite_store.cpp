@@ -578,6 +578,14 @@ Result<sync::RecordLog> SqliteStore::record_log(const std::string& collection,
   return result;
 }
 
+Result<std::vector<RecordRow>> SqliteStore::list_records(const std::string& collection,
+                                                         const ScopeSet* scope, bool with_state) {
+  auto acquired = impl_->acquire();
+  if (!acquired) return acquired.status();
+  Impl::Lease lease(*impl_, std::move(*acquired));
+  return store_scope::list_records(*(*lease).db, collection, scope, with_state);
+}
+
 Result<std::vector<std::vector<sync::SnapshotRecord>>> SqliteStore::read_items(
     const std::vector<std::string>& items) {
   auto acquired = impl_->acquire();

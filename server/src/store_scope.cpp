@@ -126,4 +126,40 @@ Result<std::vector<std::vector<sync::SnapshotRecord>>> read_items(
   return result;
 }
 
+Result<std::vector<RecordRow>> list_records(crypto::Database& db, const std::string& collection,
+                                            const ScopeSet* scope, bool with_state) {
+  auto st = db.prepare(
+      with_state ? "SELECT id, fields_json, scope_item, created_by, state_json FROM records "
+                   "WHERE collection = ?1 AND deleted = 0 ORDER BY id"
+                 : "SELECT id, fields_json, scope_item, created_by FROM records "
+                   "WHERE collection = ?1 AND deleted = 0 ORDER BY id");
+  if (!st) return st.status();
+  st->bind(1, collection);
+  std::vector<RecordRow> out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.status();
+    if (!*row) break;
+    if (scope && !scope->all &&
+        !scope->sees(sync::EntryScope{st->column_text(2), st->column_text(3), false}))
+      continue;
+    RecordRow r;
+    r.collection = collection;
+    r.id = st->column_text(0);
+    boost::system::error_code ec;
+    json::value fields = json::parse(st->column_text(1), ec);
+    if (ec || !fields.is_object()) return Status(Code::storage, "store holds unreadable fields");
+    r.fields = std::move(fields.get_object());
+    if (with_state) {
+      json::value v = json::parse(st->column_text(4), ec);
+      auto state = ec ? Result<sync::RecordState>(Status(Code::storage, "bad state"))
+                      : sync::record_state_from_json(v);
+      if (!state) return Status(Code::storage, "store holds an unreadable record state");
+      r.state = std::move(*state);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace fieldsync::server::store_scope

@@ -38,24 +38,26 @@ Status Writer::submit(std::vector<sync::Op> ops, Completion done) {
   return submit(std::move(push), std::move(done));
 }
 
-Status Writer::submit(sync::SubmittedPush push, Completion done) {
+Status Writer::enqueue(Submission sub) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status(Code::internal, "the server is shutting down; send again later");
-    queue_.push_back(Submission{std::move(push), std::move(done)});
+    queue_.push_back(std::move(sub));
   }
   cv_.notify_one();
   return Status::ok();
 }
 
+Status Writer::submit(sync::SubmittedPush push, Completion done) {
+  return enqueue(Submission{std::move(push), std::move(done)});
+}
+
 Status Writer::submit_events(std::vector<audit::Event> events, std::function<void(Status)> done) {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) return Status(Code::internal, "the server is shutting down; send again later");
-    queue_.push_back(Submission{{}, nullptr, std::move(events), std::move(done)});
-  }
-  cv_.notify_one();
-  return Status::ok();
+  return enqueue(Submission{{}, nullptr, std::move(events), std::move(done)});
+}
+
+Status Writer::submit_work(Work work, std::function<void(Result<WorkDone>)> done) {
+  return enqueue(Submission{{}, nullptr, {}, nullptr, std::move(work), std::move(done)});
 }
 
 void Writer::stop() {
@@ -128,7 +130,19 @@ void Writer::process(std::vector<Submission>& group) {
   Status failure = [&]() -> Status {
     auto tx = store_.begin();
     if (!tx) return tx.status();
-    for (const Submission& sub : group) {
+    for (Submission& sub : group) {
+      if (sub.work) {
+        auto done = sub.work(**tx, now, &scopes);
+        if (!done && done.status().code() == Code::storage) return done.status();
+        if (!done) {
+          sub.refusal = done.status();
+          results.emplace_back();
+        } else {
+          sub.push.ops = std::move(done->ops);
+          results.push_back(std::move(done->results));
+        }
+        continue;
+      }
       if (!sub.done) {
         for (const auto& e : sub.events)
           if (auto seq = (*tx)->append_audit(e); !seq) return seq.status();
@@ -151,6 +165,8 @@ void Writer::process(std::vector<Submission>& group) {
         sub.done(failure);
       else if (sub.events_done)
         sub.events_done(failure);
+      else if (sub.work_done)
+        sub.work_done(failure);
     }
     return;
   }
@@ -177,10 +193,17 @@ void Writer::process(std::vector<Submission>& group) {
   if (!accepted.empty()) known_head_ = std::max(known_head_.value_or(0), accepted.back().seq);
   for (std::size_t i = 0; i < group.size(); ++i) {
     submissions_.fetch_add(1);
-    if (group[i].done)
-      group[i].done(std::move(results[i]));
-    else if (group[i].events_done)
-      group[i].events_done(Status::ok());
+    Submission& sub = group[i];
+    if (sub.done) {
+      sub.done(std::move(results[i]));
+    } else if (sub.events_done) {
+      sub.events_done(Status::ok());
+    } else if (sub.work_done) {
+      if (sub.refusal)
+        sub.work_done(*sub.refusal);
+      else
+        sub.work_done(WorkDone{sub.push.ops, std::move(results[i])});
+    }
   }
   if (fan_out_ && !accepted.empty()) fan_out_(accepted);
 }

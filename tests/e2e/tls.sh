@@ -4,7 +4,8 @@
 # a client that does not trust the server's certificate (no CA file, another CA, a certificate
 # for another host name) fails at once with exit 1; a plain ws client and garbage on the TLS
 # port fail clearly while the server keeps serving; bad TLS files are refused with one line;
-# plain ws on a non-loopback address needs --insecure-behind-proxy.
+# plain ws on a non-loopback address needs --insecure-behind-proxy; the dashboard's cookie is
+# Secure over https.
 # Usage: tls.sh BIN_DIR
 set -euo pipefail
 bin=$1
@@ -64,6 +65,16 @@ A sync --server "wss://$tls_addr" --ca-file "$work/ca.pem" --timeout 20 >/dev/nu
 B sync --server "wss://localhost:$port/sync" --ca-file "$work/ca.pem" --timeout 20 >/dev/null ||
   fail "B could not sync over wss:// by host name"
 [ "$(B get clients cl-1 --json)" = "$(A get clients cl-1 --json)" ] || fail "B did not receive A's record"
+
+# The dashboard over https: its session cookie is Secure (and HttpOnly, SameSite=Strict), and
+# browsers are told to keep to https.
+LEE_PW="lead password 7" "$bin/fieldsync-admin" --data "$work/tls" user passwd lee --password-env LEE_PW >/dev/null
+curl -s --max-time 20 --cacert "$work/ca.pem" -D "$work/login.h" -o /dev/null \
+  -H 'Content-Type: application/json' -d '{"user":"lee","password":"lead password 7"}' \
+  "https://$tls_addr/api/login"
+grep -qi '^set-cookie: fieldsync_session=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict; Max-Age=[0-9]*; Secure' \
+  "$work/login.h" || fail "no Secure session cookie over https: $(cat "$work/login.h")"
+grep -qi '^strict-transport-security: max-age=' "$work/login.h" || fail "no HSTS header over https"
 
 # expect_untrusted PATTERN SYNC_ARGS...: exit 1 at once, the reason on stderr.
 expect_untrusted() {

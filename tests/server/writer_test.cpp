@@ -1,5 +1,6 @@
 // The writer: group commit (many submissions, few transactions), every submission acked,
-// contiguous sequence numbers, fan-out after commit, and the storage-error path.
+// contiguous sequence numbers, fan-out after commit, the storage-error path, and work run
+// inside the group's transaction (server-made operations).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "fieldsync/server/apply.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/server/writer.hpp"
 #include "test_util.hpp"
@@ -72,6 +74,11 @@ class FailingStore final : public server::ServerStore {
   Result<std::optional<server::RecordRow>> get_record(const std::string& c,
                                                       const std::string& id) override {
     return inner_.get_record(c, id);
+  }
+  Result<std::vector<server::RecordRow>> list_records(const std::string& c,
+                                                      const server::ScopeSet* scope,
+                                                      bool with_state) override {
+    return inner_.list_records(c, scope, with_state);
   }
 
  private:
@@ -275,4 +282,57 @@ TEST_CASE("stop() finishes queued work, later submissions are refused", "[writer
   Status refused =
       writer.submit(std::vector<sync::Op>{}, [](auto) { FAIL("completion after stop"); });
   CHECK_FALSE(refused);
+}
+
+TEST_CASE(
+    "work runs in the group's transaction: its op is stored and fanned out, a refusal "
+    "is its own",
+    "[writer]") {
+  TempDir dir;
+  auto store = server::SqliteStore::open(dir.file("fieldsync.db"));
+  REQUIRE(store);
+  std::mutex mu;
+  std::vector<sync::LogEntry> fanned;
+  server::Writer writer(**store, sync::default_schema(), fixed_clock(),
+                        [&](const std::vector<sync::LogEntry>& e) {
+                          std::lock_guard lock(mu);
+                          fanned.insert(fanned.end(), e.begin(), e.end());
+                        });
+  using Done = Result<server::Writer::WorkDone>;
+  auto run = [&](server::Writer::Work work) {
+    auto promise = std::make_shared<std::promise<Done>>();
+    auto future = promise->get_future();
+    REQUIRE(writer.submit_work(std::move(work), [promise](Done d) { promise->set_value(d); }));
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    return future.get();
+  };
+
+  const sync::Op op = put_op(device_id(2), 1, "cases", "c9", {{"programme", "x"}});
+  Done ok = run(
+      [&](server::StoreTx& tx, std::int64_t now, std::vector<sync::EntryScope>* scopes) -> Done {
+        auto r = server::apply_batch(tx, {op}, sync::default_schema(), {now}, scopes);
+        if (!r) return r.status();
+        return server::Writer::WorkDone{{op}, std::move(*r)};
+      });
+  REQUIRE(ok);
+  REQUIRE(ok->results.size() == 1);
+  CHECK(ok->results[0].status == sync::OpStatus::accepted);
+  CHECK(ok->results[0].seq == 1);
+  {
+    std::lock_guard lock(mu);
+    REQUIRE(fanned.size() == 1);
+    CHECK(fanned[0].op.id == op.id);
+    CHECK(fanned[0].scope.item == "c:c9");
+  }
+
+  // A refusal reaches its own completion; the writer goes on, nothing is fanned out.
+  Done refused = run([](server::StoreTx&, std::int64_t, std::vector<sync::EntryScope>*) -> Done {
+    return Status(Code::forbidden, "not yours");
+  });
+  REQUIRE_FALSE(refused);
+  CHECK(refused.status().code() == Code::forbidden);
+  CHECK(writer.failed_groups() == 0);
+  CHECK(*(*store)->head() == 1);
+  std::lock_guard lock(mu);
+  CHECK(fanned.size() == 1);
 }

@@ -55,4 +55,38 @@ Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
                                      const sync::Schema& schema = sync::default_schema(),
                                      const crypto::SigningKey* server_key = nullptr);
 
+// A server-made operation applied in a transaction the caller owns, which commits it (the
+// running server's writer: Writer::submit_work). A refusal is returned as the error; the
+// refused op may have left its audit entry in the transaction.
+struct ServerOp {
+  bool changed = false;   // false: nothing to do, no operation written
+  sync::Op op;            // when changed
+  sync::OpResult result;  // when changed: accepted, with its sequence number
+};
+
+// change_case inside `tx`, under a slot the caller reserved (Directory::next_server_op, which
+// must not be called inside a write transaction of the same store: it writes too).
+Result<ServerOp> change_case_in(StoreTx& tx, Directory& directory, const CaseChange& change,
+                                const ServerOpSlot& slot, std::int64_t now_ms,
+                                const sync::Schema& schema, const crypto::SigningKey* server_key);
+
+// A decision on a conflict of a register field, by a lead or an admin: one put whose write
+// names every head of the field in its base, so it closes an open review conflict (and
+// settles any other), with `value` one of the competing values or a new one. Made like
+// change_case's ops (the server's device, the actor's name, signed) and applied under the
+// actor's scope rules. Errors: Code::forbidden (a worker), Code::not_found (unknown user,
+// no such record, a field with fewer than two heads: nothing to decide), Code::deleted,
+// the schema's errors for the collection, the field (a set: Code::wrong_type) and the value,
+// Code::out_of_scope, storage errors.
+struct Decision {
+  std::string collection;
+  std::string id;
+  std::string field;
+  std::string value;
+  std::string actor;
+};
+Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& decision,
+                           const ServerOpSlot& slot, std::int64_t now_ms,
+                           const sync::Schema& schema, const crypto::SigningKey* server_key);
+
 }  // namespace fieldsync::server

@@ -16,8 +16,9 @@
 //
 // Ownership: the store owns its connections; a StoreTx from begin() borrows the write
 // connection and must be destroyed before the store. Thread safety: begin() and its StoreTx
-// belong to one thread at a time (the writer thread); read_log(), head() and get_record() may
-// be called from any thread concurrently (they use a small pool of read connections).
+// belong to one thread at a time (the writer thread); read_log(), head(), get_record() and the
+// other reads may be called from any thread concurrently (they use a small pool of read
+// connections).
 #pragma once
 
 #include <memory>
@@ -71,6 +72,8 @@ class SqliteStore final : public ServerStore {
   Result<sync::RecordLog> record_log(const std::string& collection, const std::string& id) override;
   Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                               const std::string& id) override;
+  Result<std::vector<RecordRow>> list_records(const std::string& collection, const ScopeSet* scope,
+                                              bool with_state) override;
 
   struct Impl;
 

@@ -109,6 +109,10 @@ class ServerStore {
                                              const std::string& id) = 0;
   virtual Result<std::optional<RecordRow>> get_record(const std::string& collection,
                                                       const std::string& id) = 0;
+  // The records of `collection` that are not deleted and that `scope` sees (null: all),
+  // sorted by id, with their state only when `with_state` (the dashboard's reads).
+  virtual Result<std::vector<RecordRow>> list_records(const std::string& collection,
+                                                      const ScopeSet* scope, bool with_state) = 0;
 };
 
 }  // namespace fieldsync::server

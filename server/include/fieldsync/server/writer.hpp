@@ -70,6 +70,20 @@ class Writer {
   // Audit events to append (reads reported by a device, ...); `done` gets the outcome.
   Status submit_events(std::vector<audit::Event> events, std::function<void(Status)> done);
 
+  // Operations the server makes itself (the dashboard's decisions and assignments), built
+  // where they are applied: `work` runs on the writer thread inside the group's transaction
+  // and returns what it applied (ops and results of equal length, in order). An error other
+  // than Code::storage is a refusal: it goes to `done` and the group commits (whatever the
+  // work recorded, such as a refused op's audit entry, with it); Code::storage rolls the
+  // whole group back like any storage error. Accepted ops are fanned out like a push's.
+  struct WorkDone {
+    std::vector<sync::Op> ops;
+    std::vector<sync::OpResult> results;
+  };
+  using Work = std::function<Result<WorkDone>(StoreTx& tx, std::int64_t now_ms,
+                                              std::vector<sync::EntryScope>* scopes)>;
+  Status submit_work(Work work, std::function<void(Result<WorkDone>)> done);
+
   // Stops taking submissions, finishes everything already queued (completions and fan-out
   // included), joins the thread. Idempotent.
   void stop();
@@ -85,10 +99,14 @@ class Writer {
  private:
   struct Submission {
     sync::SubmittedPush push;
-    Completion done;  // null for events
+    Completion done;  // null for events and work
     std::vector<audit::Event> events{};
     std::function<void(Status)> events_done{};
+    Work work{};
+    std::function<void(Result<WorkDone>)> work_done{};
+    std::optional<Status> refusal{};  // the work's refusal
   };
+  Status enqueue(Submission sub);
   void run();
   void process(std::vector<Submission>& group);
   void poll_log();

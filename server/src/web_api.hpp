@@ -1,0 +1,65 @@
+// The dashboard's JSON API (internal; the routes and shapes are in docs/DASHBOARD.md):
+//   POST /api/login, /api/logout, /api/resolve, /api/assign; GET /api/me, /api/caseload,
+//   /api/case?id=ID, /api/conflicts.
+// Requests arrive as plain values (no Beast types here), answers leave the same way; the
+// HTTP session turns them into messages. Every state-changing request needs the session's
+// CSRF token in X-CSRF-Token and, when the browser sends one, an Origin equal to the server's
+// own; a login needs a JSON body and passes the limiter (web_auth.hpp). Reads that show
+// record content are recorded in the audit trail before the answer leaves.
+//
+// Thread safety: handle_api() blocks (Argon2id, SQLite, waiting for the writer): call it on a
+// worker thread, never a network one. Many calls may run at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "web_auth.hpp"
+
+namespace fieldsync::crypto {
+class SigningKey;
+}
+
+namespace fieldsync::server {
+
+class SharedState;
+
+struct WebContext {
+  SharedState& shared;
+  std::shared_ptr<const crypto::SigningKey> server_key;  // signs the dashboard's operations
+  bool tls = false;                                      // cookies get Secure
+  WebSessions sessions;
+  LoginLimiter limiter;
+};
+
+struct ApiRequest {
+  bool post = false;  // else GET
+  std::string path;   // "/api/..."
+  std::string query;  // after '?', undecoded
+  std::string body;
+  std::string cookie;        // the Cookie header
+  std::string csrf;          // X-CSRF-Token
+  std::string content_type;  // Content-Type
+  std::string origin;        // Origin ("" when absent)
+  std::string host;          // Host
+  std::string peer;          // the client's address, without the port
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;  // JSON
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+inline constexpr const char* kSessionCookie = "fieldsync_session";
+
+ApiResponse handle_api(WebContext& ctx, const ApiRequest& req);
+
+// The live session named by a Cookie header, if any (no directory read: for the event stream).
+std::optional<WebSession> session_of(WebContext& ctx, const std::string& cookie_header);
+
+}  // namespace fieldsync::server

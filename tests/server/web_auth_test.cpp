@@ -1,0 +1,106 @@
+// The dashboard's sessions and login limiter: tokens and CSRF secrets, idle and absolute
+// expiry, logout, the audit throttle for listings, and the per-user and per-address limits.
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "test_util.hpp"
+#include "web_auth.hpp"
+
+using namespace fieldsync;
+using server::LoginLimiter;
+using server::WebSessions;
+using test::kNowMs;
+
+namespace {
+
+server::User lead() { return server::User{"lea", server::Role::lead, "north", 0}; }
+
+}  // namespace
+
+TEST_CASE("a session is found by its token until it idles out, ages out or logs out", "[web]") {
+  WebSessions sessions;
+  const std::string token = sessions.create(lead(), kNowMs);
+  CHECK(token.size() == 64);
+  auto s = sessions.find(token, kNowMs + 1000);
+  REQUIRE(s);
+  CHECK(s->user == "lea");
+  CHECK(s->role == server::Role::lead);
+  CHECK(s->team == "north");
+  CHECK(s->csrf.size() == 64);
+  CHECK(s->csrf != token);
+  CHECK_FALSE(sessions.find(token + "0", kNowMs));
+  CHECK_FALSE(sessions.find("", kNowMs));
+
+  SECTION("idle for longer than kIdleMs") {
+    CHECK_FALSE(sessions.find(token, kNowMs + 1000 + WebSessions::kIdleMs + 1));
+    CHECK(sessions.size() == 0);
+  }
+  SECTION("used often, but older than kMaxAgeMs") {
+    std::int64_t t = kNowMs;
+    while (t + WebSessions::kIdleMs / 2 <= kNowMs + WebSessions::kMaxAgeMs) {
+      t += WebSessions::kIdleMs / 2;
+      REQUIRE(sessions.find(token, t));
+    }
+    CHECK_FALSE(sessions.find(token, kNowMs + WebSessions::kMaxAgeMs + 1));
+  }
+  SECTION("logged out") {
+    sessions.remove(token);
+    CHECK_FALSE(sessions.find(token, kNowMs + 1));
+  }
+}
+
+TEST_CASE("every session gets its own random token and CSRF secret", "[web]") {
+  WebSessions sessions;
+  std::set<std::string> seen;
+  for (int i = 0; i < 50; ++i) {
+    const std::string token = sessions.create(lead(), kNowMs);
+    auto s = sessions.find(token, kNowMs);
+    REQUIRE(s);
+    CHECK(seen.insert(token).second);
+    CHECK(seen.insert(s->csrf).second);
+  }
+}
+
+TEST_CASE("a listing is recorded at first and then at most once per period", "[web]") {
+  WebSessions sessions;
+  const std::string token = sessions.create(lead(), kNowMs);
+  CHECK(sessions.note_listing(token, kNowMs, 60'000));
+  CHECK_FALSE(sessions.note_listing(token, kNowMs + 59'999, 60'000));
+  CHECK(sessions.note_listing(token, kNowMs + 60'000, 60'000));
+}
+
+TEST_CASE("same_secret compares whole strings", "[web]") {
+  CHECK(server::same_secret("abc", "abc"));
+  CHECK_FALSE(server::same_secret("abc", "abd"));
+  CHECK_FALSE(server::same_secret("abc", "ab"));
+  CHECK_FALSE(server::same_secret("", "a"));
+}
+
+TEST_CASE("failed logins lock a user name, then an address, for the window", "[web]") {
+  LoginLimiter limiter;
+  const std::int64_t t = kNowMs;
+  for (int i = 0; i < LoginLimiter::kMaxUserFailures; ++i) {
+    CHECK(limiter.wait_ms("lea", "10.0.0.1", t + i) == 0);
+    limiter.failed("lea", "10.0.0.1", t + i);
+  }
+  const std::int64_t wait = limiter.wait_ms("lea", "10.0.0.1", t + 10);
+  CHECK(wait > 0);
+  CHECK(wait <= LoginLimiter::kFailureWindowMs);
+  // The lock is the name's, from anywhere; other names are not locked.
+  CHECK(limiter.wait_ms("lea", "10.0.0.2", t + 10) > 0);
+  CHECK(limiter.wait_ms("ana", "10.0.0.2", t + 10) == 0);
+  // It lifts when the oldest failure leaves the window.
+  CHECK(limiter.wait_ms("lea", "10.0.0.2", t + LoginLimiter::kFailureWindowMs) == 0);
+
+  SECTION("a success clears the name's failures") {
+    limiter.succeeded("lea");
+    CHECK(limiter.wait_ms("lea", "10.0.0.3", t + 20) == 0);
+  }
+  SECTION("one address trying many names is locked too") {
+    for (int i = 0; i < LoginLimiter::kMaxPeerFailures; ++i)
+      limiter.failed("user" + std::to_string(i), "10.9.9.9", t + 100 + i);
+    CHECK(limiter.wait_ms("someone", "10.9.9.9", t + 200) > 0);
+    CHECK(limiter.wait_ms("someone", "10.9.9.8", t + 200) == 0);
+  }
+}
