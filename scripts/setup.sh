@@ -6,10 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# openssl is the command-line tool: tests/e2e/tls.sh makes its test certificates with it.
+# openssl is the command-line tool: tests/e2e/tls.sh makes its test certificates with it;
+# chromium is the browser of the dashboard's browser test.
 PACKAGES=(build-essential cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev libsqlite3-dev sqlite3 libsodium-dev libssl-dev
-  catch2 libspdlog-dev libcli11-dev clang-format python3 curl procps openssl)
+  catch2 libspdlog-dev libcli11-dev clang-format python3 curl procps openssl
+  chromium)
+# The browser test (tests/browser) drives chromium with playwright-core from npm: Node.js and
+# npm from Debian unless the machine already has them.
+command -v node >/dev/null && command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
