@@ -167,7 +167,7 @@ Result<json::object> caseload(Sources& src, const Viewer& viewer, std::int64_t n
 
   std::map<std::string, std::int64_t> last_visit;
   const std::int64_t this_week = week_start(floor_div(now_ms, kDayMs));
-  const std::int64_t first_week = this_week - 7 * (kWeeksShown - 1);
+  const std::int64_t first_week = this_week - 7LL * (kWeeksShown - 1);
   std::vector<std::int64_t> per_week(kWeeksShown, 0);
   for (const RecordRow& v : *visits) {
     auto time = text_field(v.fields, "time");

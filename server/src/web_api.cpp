@@ -23,7 +23,7 @@ namespace {
 constexpr std::int64_t kListingAuditEveryMs = 5LL * 60 * 1000;
 constexpr auto kWriterWait = std::chrono::seconds(30);
 
-ApiResponse answer(int status, json::object body) {
+ApiResponse answer(int status, const json::object& body) {
   return ApiResponse{status, json::serialize(body), {}};
 }
 ApiResponse error(int status, const std::string& message) {
@@ -165,15 +165,24 @@ audit::Event read_event(WebContext& ctx, const WebSession& s, const ApiRequest& 
                       "",     std::move(subject),  json::serialize(detail)};
 }
 
-// Runs a server-made operation on the writer thread and waits for its outcome.
-Result<ServerOp> run_server_op(WebContext& ctx,
-                               std::function<Result<ServerOp>(StoreTx&, std::int64_t)> make) {
+// Builds a server-made operation inside the writer's transaction (decide_in, change_case_in).
+using MakeOp =
+    std::function<Result<ServerOp>(StoreTx&, Directory&, const ServerOpSlot&, std::int64_t now_ms,
+                                   const sync::Schema&, const crypto::SigningKey*)>;
+
+// Reserves the server device's next op, runs `make` on the writer thread and waits for the
+// outcome. Everything the work holds is owned by it: after a timeout here the writer may
+// still run it.
+Result<ServerOp> run_server_op(WebContext& ctx, MakeOp make) {
+  auto slot = ctx.shared.directory->next_server_op(ctx.shared.now_ms());
+  if (!slot) return slot.status();
   auto done = std::make_shared<std::promise<Result<ServerOp>>>();
   auto future = done->get_future();
-  Writer::Work work = [make = std::move(make)](
+  Writer::Work work = [make = std::move(make), slot = *slot, key = ctx.server_key,
+                       &directory = *ctx.shared.directory, &schema = ctx.shared.schema](
                           StoreTx& tx, std::int64_t now,
                           std::vector<sync::EntryScope>*) -> Result<Writer::WorkDone> {
-    auto r = make(tx, now);
+    auto r = make(tx, directory, slot, now, schema, key.get());
     if (!r) return r.status();
     Writer::WorkDone out;
     if (r->changed) {
@@ -257,8 +266,9 @@ class Api {
     auto hash = ctx_.shared.directory->password_hash(*user);
     if (!hash && hash.status().code() != Code::not_found)
       return failure(ctx_, hash.status(), "login");
-    const std::span<const std::uint8_t> pw(reinterpret_cast<const std::uint8_t*>(password->data()),
-                                           password->size());
+    const std::string& secret = *password;
+    const std::span<const std::uint8_t> pw(reinterpret_cast<const std::uint8_t*>(secret.data()),
+                                           secret.size());
     // An unknown user or one without a password costs the same Argon2id as a wrong one.
     const bool known = hash && *hash;
     const bool ok = crypto::verify_password(known ? **hash : dummy_hash(), pw) && known;
@@ -320,7 +330,7 @@ class Api {
       auto e = read_event(ctx_, session_, req_, "cases/*", "dashboard caseload");
       if (Status s = record(ctx_, {std::move(e)}); !s) return failure(ctx_, s, "caseload");
     }
-    return answer(200, std::move(*out));
+    return answer(200, *out);
   }
 
   ApiResponse case_page() {
@@ -338,7 +348,7 @@ class Api {
                                  "clients/" + std::string(client.at("id").as_string()),
                                  "dashboard case page"));
     if (Status s = record(ctx_, std::move(reads)); !s) return failure(ctx_, s, "case page");
-    return answer(200, std::move(**page));
+    return answer(200, **page);
   }
 
   ApiResponse conflicts() {
@@ -350,7 +360,7 @@ class Api {
       auto e = read_event(ctx_, session_, req_, "cases/*", "dashboard conflicts");
       if (Status s = record(ctx_, {std::move(e)}); !s) return failure(ctx_, s, "conflicts");
     }
-    return answer(200, std::move(*out));
+    return answer(200, *out);
   }
 
   ApiResponse resolve() {
@@ -364,15 +374,10 @@ class Api {
     if (!dashboard::may_decide(viewer()))
       return error(403, "only leads and admins decide conflicts");
     const Decision d{*collection, *id, *field, *value, session_.user};
-    auto slot = ctx_.shared.directory->next_server_op(ctx_.shared.now_ms());
-    if (!slot) return failure(ctx_, slot.status(), "decision");
-    auto key = ctx_.server_key;
-    Directory& directory = *ctx_.shared.directory;
-    const sync::Schema& schema = ctx_.shared.schema;
-    // By value: after a timeout here the writer may still run it.
     auto done = run_server_op(
-        ctx_, [d, slot = *slot, key, &directory, &schema](StoreTx& tx, std::int64_t now) {
-          return decide_in(tx, directory, d, slot, now, schema, key.get());
+        ctx_, [d](StoreTx& tx, Directory& directory, const ServerOpSlot& slot, std::int64_t now,
+                  const sync::Schema& schema, const crypto::SigningKey* key) {
+          return decide_in(tx, directory, d, slot, now, schema, key);
         });
     if (!done) return failure(ctx_, done.status(), "decision");
     ctx_.shared.log->info("dashboard: '{}' decided {}/{} {} (op {})", session_.user, d.collection,
@@ -385,15 +390,12 @@ class Api {
     auto case_id = body ? string_of(*body, "case") : std::nullopt;
     auto user = body ? string_of(*body, "user") : std::nullopt;
     if (!case_id || !user) return error(400, "send {case, user} as application/json");
-    CaseChange change{CaseAction::assign, *case_id, *user, session_.user};
-    auto slot = ctx_.shared.directory->next_server_op(ctx_.shared.now_ms());
-    if (!slot) return failure(ctx_, slot.status(), "assignment");
-    auto key = ctx_.server_key;
-    Directory& directory = *ctx_.shared.directory;
-    const sync::Schema& schema = ctx_.shared.schema;
-    auto done = run_server_op(
-        ctx_, [change, slot = *slot, key, &directory, &schema](StoreTx& tx, std::int64_t now) {
-          return change_case_in(tx, directory, change, slot, now, schema, key.get());
+    const CaseChange change{CaseAction::assign, *case_id, *user, session_.user};
+    auto done =
+        run_server_op(ctx_, [change](StoreTx& tx, Directory& directory, const ServerOpSlot& slot,
+                                     std::int64_t now, const sync::Schema& schema,
+                                     const crypto::SigningKey* key) {
+          return change_case_in(tx, directory, change, slot, now, schema, key);
         });
     if (!done) return failure(ctx_, done.status(), "assignment");
     if (done->changed)
