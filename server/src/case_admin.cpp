@@ -123,16 +123,28 @@ Result<sync::SubmittedPush> sign_as_server(StoreTx& tx, const sync::Op& op,
   return push;
 }
 
+// Code::not_found with `missing` unless `actor` sees the stored record.
+Status check_visible(StoreTx& tx, const User& actor, const std::string& collection,
+                     const std::string& id, const std::string& missing) {
+  auto scope = tx.load_scope(collection, id);
+  if (!scope) return scope.status();
+  if (!*scope) return Status(Code::not_found, missing);
+  auto seen = sees_record(tx, actor, collection, id, **scope);
+  if (!seen) return seen.status();
+  return *seen ? Status::ok() : Status(Code::not_found, missing);
+}
+
 // Signs `op` as the server's device in `actor`'s name and applies it in `tx`; a refusal
 // becomes the error.
 Result<ServerOp> apply_server_op(StoreTx& tx, sync::Op op, const std::string& actor,
                                  std::int64_t now_ms, const sync::Schema& schema,
-                                 const crypto::SigningKey* server_key, bool enforce_scopes) {
+                                 const crypto::SigningKey* server_key, bool enforce_scopes,
+                                 std::vector<sync::EntryScope>* scopes) {
   if (Status s = sync::validate(op, schema); !s) return s;
   auto push = sign_as_server(tx, op, actor, server_key);
   if (!push) return push.status();
-  auto results =
-      apply_push(tx, *push, schema, ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, enforce_scopes});
+  auto results = apply_push(tx, *push, schema,
+                            ApplyOptions{now_ms, sync::kDefaultMaxAheadMs, enforce_scopes}, scopes);
   if (!results) return results.status();
   const sync::OpResult& r = results->front();
   if (r.status != sync::OpStatus::accepted) return Status(r.code, r.reason);
@@ -143,11 +155,16 @@ Result<ServerOp> apply_server_op(StoreTx& tx, sync::Op op, const std::string& ac
 Result<ServerOp> apply_change(StoreTx& tx, Directory& directory, const CaseChange& change,
                               const User& actor, const User& target, const ServerOpSlot& slot,
                               std::int64_t now_ms, const sync::Schema& schema,
-                              const crypto::SigningKey* server_key) {
+                              const crypto::SigningKey* server_key,
+                              std::vector<sync::EntryScope>* scopes) {
   const sync::CollectionSpec& spec = *schema.collection(kCases);
+  // A case outside a lead's scope is "not found", like one that does not exist.
+  const std::string missing =
+      "no case " + change.case_id + (actor.role == Role::admin ? "" : " in your scope");
   auto loaded = tx.load_record(kCases, change.case_id);
   if (!loaded) return loaded.status();
-  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, "no case " + change.case_id);
+  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, missing);
+  if (Status s = check_visible(tx, actor, kCases, change.case_id, missing); !s) return s;
   const sync::RecordState& state = **loaded;
   if (state.deleted()) return Status(Code::not_found, "case " + change.case_id + " is deleted");
   const std::string assignee = assignee_of(state, spec);
@@ -169,7 +186,7 @@ Result<ServerOp> apply_change(StoreTx& tx, Directory& directory, const CaseChang
   op.writes.push_back(std::move(**write));
   // The checks above are the assignment rules; the scope rules would refuse a lead's
   // assignment of an unassigned case.
-  return apply_server_op(tx, std::move(op), actor.name, now_ms, schema, server_key, false);
+  return apply_server_op(tx, std::move(op), actor.name, now_ms, schema, server_key, false, scopes);
 }
 
 // The acting user and the target of `change`, checked (both exist, the actor leads or
@@ -200,16 +217,18 @@ Result<std::pair<User, User>> change_users(Directory& directory, const CaseChang
 
 Result<ServerOp> change_case_in(StoreTx& tx, Directory& directory, const CaseChange& change,
                                 const ServerOpSlot& slot, std::int64_t now_ms,
-                                const sync::Schema& schema, const crypto::SigningKey* server_key) {
+                                const sync::Schema& schema, const crypto::SigningKey* server_key,
+                                std::vector<sync::EntryScope>* scopes) {
   auto users = change_users(directory, change, schema);
   if (!users) return users.status();
   return apply_change(tx, directory, change, users->first, users->second, slot, now_ms, schema,
-                      server_key);
+                      server_key, scopes);
 }
 
 Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& decision,
                            const ServerOpSlot& slot, std::int64_t now_ms,
-                           const sync::Schema& schema, const crypto::SigningKey* server_key) {
+                           const sync::Schema& schema, const crypto::SigningKey* server_key,
+                           std::vector<sync::EntryScope>* scopes) {
   auto actor = directory.user(decision.actor);
   if (!actor) return actor.status();
   const std::string where = decision.collection + "/" + decision.id;
@@ -230,9 +249,13 @@ Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& de
                   "record id '" + decision.id + "' must be 1-64 characters of A-Za-z0-9._-");
   boost::json::value value(decision.value);
   if (Status s = schema.check_value(*spec, *field, value); !s) return s;
+  // A record outside the actor's scope is "not found", like one that does not exist.
+  const std::string missing =
+      "no record " + where + (actor->role == Role::admin ? "" : " in your scope");
   auto loaded = tx.load_record(decision.collection, decision.id);
   if (!loaded) return loaded.status();
-  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, "no record " + where);
+  if (!*loaded || (*loaded)->empty()) return Status(Code::not_found, missing);
+  if (Status s = check_visible(tx, *actor, decision.collection, decision.id, missing); !s) return s;
   const sync::RecordState& state = **loaded;
   if (state.deleted()) return Status(Code::deleted, where + " is deleted");
   std::vector<std::string> base;
@@ -257,7 +280,7 @@ Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& de
   w.base = std::move(base);
   op.writes.push_back(std::move(w));
   // A decision is a write like a device's: the scope rules say whether the actor may.
-  return apply_server_op(tx, std::move(op), actor->name, now_ms, schema, server_key, true);
+  return apply_server_op(tx, std::move(op), actor->name, now_ms, schema, server_key, true, scopes);
 }
 
 Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
@@ -272,7 +295,7 @@ Result<CaseChangeResult> change_case(ServerStore& store, Directory& directory,
   if (!tx) return tx.status();
   // Destroying the transaction without commit() rolls back whatever apply_change refused.
   auto done = apply_change(**tx, directory, change, users->first, users->second, *slot, now_ms,
-                           schema, server_key);
+                           schema, server_key, nullptr);
   if (!done) return done.status();
   if (!done->changed) return CaseChangeResult{};
   if (Status s = (*tx)->commit(); !s) return s;

@@ -226,10 +226,10 @@ class HttpSession final : public Connection,
     res->set(http::field::content_type, "application/json");
     res->keep_alive(parser_->get().keep_alive() && status != http::status::service_unavailable);
     res->body() = std::move(body);
-    send(std::move(res));
+    send(res);
   }
 
-  void send(std::shared_ptr<http::response<http::string_body>> res) {
+  void send(const std::shared_ptr<http::response<http::string_body>>& res) {
     res->prepare_payload();
     tcp().expires_after(kReadTimeout);
     http::async_write(stream_, *res,
@@ -245,11 +245,11 @@ class HttpSession final : public Connection,
     res->set(http::field::content_type, web_assets::content_type(asset.name));
     res->keep_alive(parser_->get().keep_alive());
     res->body().assign(asset.bytes.data(), asset.bytes.size());
-    send(std::move(res));
+    send(res);
   }
 
   // The dashboard's API runs on a worker thread; its answer comes back to this strand.
-  void call_api(const std::string& path, std::string query) {
+  void call_api(const std::string& path, const std::string& query) {
     const auto& req = parser_->get();
     ApiRequest api;
     api.post = req.method() == http::verb::post;
@@ -262,6 +262,8 @@ class HttpSession final : public Connection,
     api.origin = std::string(req[http::field::origin]);
     api.host = std::string(req[http::field::host]);
     api.peer = address_;
+    api.forwarded_proto = std::string(req["X-Forwarded-Proto"]);
+    api.forwarded_for = std::string(req["X-Forwarded-For"]);
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
     shared_.run_blocking([self = shared_from_this(), api = std::move(api), version, keep_alive] {
@@ -274,7 +276,7 @@ class HttpSession final : public Connection,
         for (auto& [name, value] : out.headers) res->insert(name, value);
         res->keep_alive(keep_alive);
         res->body() = std::move(out.body);
-        self->send(std::move(res));
+        self->send(res);
       });
     });
   }
@@ -347,11 +349,11 @@ class HttpSession final : public Connection,
 
   // The browser sends nothing on the stream: a read that ends means it went away.
   void watch_close() {
-    tcp().async_read_some(net::buffer(scratch_),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            if (ec) return self->end_events();
-                            self->watch_close();
-                          });
+    stream_.async_read_some(net::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->end_events();
+                              self->watch_close();
+                            });
   }
 
   void end_events() {

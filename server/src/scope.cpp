@@ -181,6 +181,19 @@ Status check_decisions(const User& writer, const sync::Op& op, const sync::Colle
 
 }  // namespace
 
+Result<bool> sees_record(StoreTx& tx, const User& user, const std::string& collection,
+                         const std::string& id, const RecordScope& scope) {
+  Result<bool> seen = false;
+  if (sync::is_case_item(scope.item))
+    seen = sees_case(tx, user, scope.item.substr(sync::kCaseItemPrefix.size()));
+  else if (collection == "clients")
+    seen = sees_client(tx, user, id);
+  else
+    seen = sees_creator(tx, user, scope.creator);
+  if (!seen && seen.status().code() == Code::not_found) return false;
+  return seen;
+}
+
 Status check_write(StoreTx& tx, const User& writer, const sync::Op& op,
                    const sync::CollectionSpec& spec, const sync::RecordState& before,
                    const std::optional<RecordScope>& scope) {

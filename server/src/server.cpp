@@ -247,7 +247,8 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->directory = std::move(*directory);
   impl->shared->directory = impl->directory.get();
   impl->shared->require_auth = c.require_auth;
-  impl->web.reset(new WebContext{*impl->shared, *audit_key, impl->tls != nullptr, {}, {}});
+  impl->web.reset(new WebContext{
+      *impl->shared, *audit_key, impl->tls != nullptr, c.insecure_behind_proxy, {}, {}, {}});
   impl->shared->web = impl->web.get();
   impl->shared->run_blocking = [raw = impl.get()](std::function<void()> work) {
     net::post(raw->web_pool, std::move(work));

@@ -1,6 +1,9 @@
 // The dashboard's JSON API (contract in web_api.hpp).
 #include "web_api.hpp"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <span>
@@ -12,6 +15,7 @@
 #include "fieldsync/crypto/password.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/case_admin.hpp"
+#include "fieldsync/sync/ids.hpp"
 #include "shared_state.hpp"
 
 namespace fieldsync::server {
@@ -22,6 +26,9 @@ namespace {
 // re-reads on every sync); an opened case, every time.
 constexpr std::int64_t kListingAuditEveryMs = 5LL * 60 * 1000;
 constexpr auto kWriterWait = std::chrono::seconds(30);
+// Sign-ins checked at once (each holds 64 MiB for Argon2id on a dashboard thread); more are
+// asked to try again, so guessing cannot starve the dashboard's reads.
+constexpr int kMaxConcurrentLogins = 2;
 
 ApiResponse answer(int status, const json::object& body) {
   return ApiResponse{status, json::serialize(body), {}};
@@ -114,9 +121,35 @@ std::string query_param(const std::string& query, std::string_view name) {
   return {};
 }
 
-std::string session_cookie(WebContext& ctx, const std::string& value, std::int64_t max_age_s) {
+// Whether the browser reached the server over https (directly, or through the proxy).
+bool https(const WebContext& ctx, const ApiRequest& req) {
+  return ctx.tls || (ctx.behind_proxy && req.forwarded_proto == "https");
+}
+
+// The client's address: behind a proxy, the last X-Forwarded-For entry (the one the proxy
+// added); else the connection's peer.
+std::string client_address(const WebContext& ctx, const ApiRequest& req) {
+  if (!ctx.behind_proxy || req.forwarded_for.empty()) return req.peer;
+  const auto comma = req.forwarded_for.rfind(',');
+  return trim(comma == std::string::npos ? std::string_view(req.forwarded_for)
+                                         : std::string_view(req.forwarded_for).substr(comma + 1));
+}
+
+// The key the limiter counts an address under: an IPv6 address by its /64 (one customer's
+// whole network), anything else as it is.
+std::string limit_key(const std::string& address) {
+  in6_addr a{};
+  if (inet_pton(AF_INET6, address.c_str(), &a) != 1) return address;
+  std::fill(std::begin(a.s6_addr) + 8, std::end(a.s6_addr), std::uint8_t{0});
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!inet_ntop(AF_INET6, &a, text, sizeof text)) return address;
+  return std::string(text) + "/64";
+}
+
+std::string session_cookie(const WebContext& ctx, const ApiRequest& req, const std::string& value,
+                           std::int64_t max_age_s) {
   return std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict" +
-         "; Max-Age=" + std::to_string(max_age_s) + (ctx.tls ? "; Secure" : "");
+         "; Max-Age=" + std::to_string(max_age_s) + (https(ctx, req) ? "; Secure" : "");
 }
 
 // The request's JSON object body, or nullopt.
@@ -137,7 +170,7 @@ std::optional<std::string> string_of(const json::object& o, std::string_view key
 // A browser's Origin must be this server: "http(s)://" + Host.
 bool same_origin(const WebContext& ctx, const ApiRequest& req) {
   if (req.origin.empty()) return true;
-  return req.origin == std::string(ctx.tls ? "https://" : "http://") + req.host;
+  return req.origin == std::string(https(ctx, req) ? "https://" : "http://") + req.host;
 }
 
 json::object me_json(const WebSession& s) {
@@ -160,15 +193,15 @@ Status record(WebContext& ctx, std::vector<audit::Event> events) {
 
 audit::Event read_event(WebContext& ctx, const WebSession& s, const ApiRequest& req,
                         std::string subject, std::string_view what) {
-  json::object detail{{"what", what}, {"via", "dashboard"}, {"peer", req.peer}};
+  json::object detail{{"what", what}, {"via", "dashboard"}, {"peer", client_address(ctx, req)}};
   return audit::Event{"read", ctx.shared.now_ms(), s.user,
                       "",     std::move(subject),  json::serialize(detail)};
 }
 
 // Builds a server-made operation inside the writer's transaction (decide_in, change_case_in).
-using MakeOp =
-    std::function<Result<ServerOp>(StoreTx&, Directory&, const ServerOpSlot&, std::int64_t now_ms,
-                                   const sync::Schema&, const crypto::SigningKey*)>;
+using MakeOp = std::function<Result<ServerOp>(
+    StoreTx&, Directory&, const ServerOpSlot&, std::int64_t now_ms, const sync::Schema&,
+    const crypto::SigningKey*, std::vector<sync::EntryScope>* scopes)>;
 
 // Reserves the server device's next op, runs `make` on the writer thread and waits for the
 // outcome. Everything the work holds is owned by it: after a timeout here the writer may
@@ -181,8 +214,8 @@ Result<ServerOp> run_server_op(WebContext& ctx, MakeOp make) {
   Writer::Work work = [make = std::move(make), slot = *slot, key = ctx.server_key,
                        &directory = *ctx.shared.directory, &schema = ctx.shared.schema](
                           StoreTx& tx, std::int64_t now,
-                          std::vector<sync::EntryScope>*) -> Result<Writer::WorkDone> {
-    auto r = make(tx, directory, slot, now, schema, key.get());
+                          std::vector<sync::EntryScope>* scopes) -> Result<Writer::WorkDone> {
+    auto r = make(tx, directory, slot, now, schema, key.get(), scopes);
     if (!r) return r.status();
     Writer::WorkDone out;
     if (r->changed) {
@@ -233,9 +266,14 @@ class Api {
     if (token_.empty()) return std::nullopt;
     auto s = ctx_.sessions.find(token_, ctx_.shared.now_ms());
     if (!s) return std::nullopt;
-    // The directory has the last word on the role and team.
+    // The directory has the last word on the role and team; a new password (or none) ends
+    // every session made with the old one.
     auto u = ctx_.shared.directory->user(s->user);
-    if (!u) return std::nullopt;
+    auto hash = ctx_.shared.directory->password_hash(s->user);
+    if (!u || !hash || !*hash || **hash != s->password_hash) {
+      if ((u || u.status().code() == Code::not_found) && hash) ctx_.sessions.remove(token_);
+      return std::nullopt;
+    }
     s->role = u->role;
     s->team = u->team;
     return s;
@@ -254,15 +292,33 @@ class Api {
     if (!user || !password)
       return error(400, R"(send {"user": NAME, "password": PASSWORD} as application/json)");
     const std::int64_t now = ctx_.shared.now_ms();
-    if (std::int64_t wait = ctx_.limiter.wait_ms(*user, req_.peer, now); wait > 0) {
+    const std::string address = client_address(ctx_, req_);
+    const std::string key = limit_key(address);
+    // No user has a name outside the directory's rules: refused without a hash, and never
+    // written to the log as it came.
+    if (!sync::is_valid_record_id(*user)) {
+      ctx_.limiter.failed("", key, now);
+      return error(401, "wrong user name or password");
+    }
+    if (std::int64_t wait = ctx_.limiter.wait_ms(*user, key, now); wait > 0) {
       const std::int64_t seconds = (wait + 999) / 1000;
       ctx_.shared.log->warn("dashboard login for '{}' from {} refused: too many failures", *user,
-                            req_.peer);
+                            address);
       ApiResponse r =
           error(429, "too many failed logins; try again in " + std::to_string(seconds) + " s");
       r.headers.emplace_back("Retry-After", std::to_string(seconds));
       return r;
     }
+    if (ctx_.logins.fetch_add(1) >= kMaxConcurrentLogins) {
+      ctx_.logins.fetch_sub(1);
+      ApiResponse r = error(503, "the server is busy signing others in; try again in a moment");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    struct Done {
+      std::atomic<int>& n;
+      ~Done() { n.fetch_sub(1); }
+    } done{ctx_.logins};
     auto hash = ctx_.shared.directory->password_hash(*user);
     if (!hash && hash.status().code() != Code::not_found)
       return failure(ctx_, hash.status(), "login");
@@ -273,17 +329,17 @@ class Api {
     const bool known = hash && *hash;
     const bool ok = crypto::verify_password(known ? **hash : dummy_hash(), pw) && known;
     if (!ok) {
-      ctx_.limiter.failed(*user, req_.peer, now);
-      ctx_.shared.log->info("dashboard login for '{}' from {} failed", *user, req_.peer);
+      ctx_.limiter.failed(*user, key, now);
+      ctx_.shared.log->info("dashboard login for '{}' from {} failed", *user, address);
       return error(401, "wrong user name or password");
     }
     auto u = ctx_.shared.directory->user(*user);
     if (!u) return failure(ctx_, u.status(), "login");
-    ctx_.limiter.succeeded(*user);
-    const std::string token = ctx_.sessions.create(*u, now);
+    ctx_.limiter.succeeded(*user, key);
+    const std::string token = ctx_.sessions.create(*u, **hash, now);
     auto s = ctx_.sessions.find(token, now);
     if (!s) return error(500, "the session could not be made");
-    json::object detail{{"event", "login"}, {"via", "dashboard"}, {"peer", req_.peer}};
+    json::object detail{{"event", "login"}, {"via", "dashboard"}, {"peer", address}};
     if (Status r = record(
             ctx_, {audit::Event{"login", now, u->name, "", u->name, json::serialize(detail)}});
         !r) {
@@ -291,10 +347,10 @@ class Api {
       return failure(ctx_, r, "login");
     }
     ctx_.shared.log->info("dashboard login: '{}' ({}) from {}", u->name, role_name(u->role),
-                          req_.peer);
+                          address);
     ApiResponse r = answer(200, me_json(*s));
     r.headers.emplace_back("Set-Cookie",
-                           session_cookie(ctx_, token, WebSessions::kMaxAgeMs / 1000));
+                           session_cookie(ctx_, req_, token, WebSessions::kMaxAgeMs / 1000));
     return r;
   }
 
@@ -310,15 +366,27 @@ class Api {
 
   ApiResponse logout() {
     ctx_.sessions.remove(token_);
-    json::object detail{{"event", "logout"}, {"via", "dashboard"}, {"peer", req_.peer}};
+    json::object detail{
+        {"event", "logout"}, {"via", "dashboard"}, {"peer", client_address(ctx_, req_)}};
     if (Status s = record(ctx_, {audit::Event{"login", ctx_.shared.now_ms(), session_.user, "",
                                               session_.user, json::serialize(detail)}});
         !s)
       ctx_.shared.log->warn("dashboard logout of '{}' not recorded: {}", session_.user,
                             s.to_string());
     ApiResponse r = answer(200, json::object{});
-    r.headers.emplace_back("Set-Cookie", session_cookie(ctx_, "", 0));
+    r.headers.emplace_back("Set-Cookie", session_cookie(ctx_, req_, "", 0));
     return r;
+  }
+
+  // Records a listing of `kind` as a read of cases/* unless one was recorded for this sign-in
+  // within kListingAuditEveryMs; only a recorded one counts.
+  Status record_listing(const std::string& kind) {
+    const std::int64_t now = ctx_.shared.now_ms();
+    if (!ctx_.sessions.listing_due(token_, kind, now, kListingAuditEveryMs)) return Status::ok();
+    auto e = read_event(ctx_, session_, req_, "cases/*", "dashboard " + kind);
+    if (Status s = record(ctx_, {std::move(e)}); !s) return s;
+    ctx_.sessions.listed(token_, kind, now);
+    return Status::ok();
   }
 
   ApiResponse caseload() {
@@ -326,10 +394,7 @@ class Api {
     auto out = dashboard::caseload(src, viewer(), ctx_.shared.now_ms());
     if (!out) return failure(ctx_, out.status(), "caseload");
     (*out)["head"] = ctx_.shared.head.load();
-    if (ctx_.sessions.note_listing(token_, ctx_.shared.now_ms(), kListingAuditEveryMs)) {
-      auto e = read_event(ctx_, session_, req_, "cases/*", "dashboard caseload");
-      if (Status s = record(ctx_, {std::move(e)}); !s) return failure(ctx_, s, "caseload");
-    }
+    if (Status s = record_listing("caseload"); !s) return failure(ctx_, s, "caseload");
     return answer(200, *out);
   }
 
@@ -355,11 +420,8 @@ class Api {
     auto src = sources();
     auto out = dashboard::open_conflicts(src, viewer());
     if (!out) return failure(ctx_, out.status(), "conflicts");
-    if (!out->at("conflicts").as_array().empty() &&
-        ctx_.sessions.note_listing(token_, ctx_.shared.now_ms(), kListingAuditEveryMs)) {
-      auto e = read_event(ctx_, session_, req_, "cases/*", "dashboard conflicts");
-      if (Status s = record(ctx_, {std::move(e)}); !s) return failure(ctx_, s, "conflicts");
-    }
+    if (!out->at("conflicts").as_array().empty())
+      if (Status s = record_listing("conflicts"); !s) return failure(ctx_, s, "conflicts");
     return answer(200, *out);
   }
 
@@ -376,8 +438,9 @@ class Api {
     const Decision d{*collection, *id, *field, *value, session_.user};
     auto done = run_server_op(
         ctx_, [d](StoreTx& tx, Directory& directory, const ServerOpSlot& slot, std::int64_t now,
-                  const sync::Schema& schema, const crypto::SigningKey* key) {
-          return decide_in(tx, directory, d, slot, now, schema, key);
+                  const sync::Schema& schema, const crypto::SigningKey* key,
+                  std::vector<sync::EntryScope>* scopes) {
+          return decide_in(tx, directory, d, slot, now, schema, key, scopes);
         });
     if (!done) return failure(ctx_, done.status(), "decision");
     ctx_.shared.log->info("dashboard: '{}' decided {}/{} {} (op {})", session_.user, d.collection,
@@ -390,12 +453,13 @@ class Api {
     auto case_id = body ? string_of(*body, "case") : std::nullopt;
     auto user = body ? string_of(*body, "user") : std::nullopt;
     if (!case_id || !user) return error(400, "send {case, user} as application/json");
+    if (!dashboard::may_decide(viewer())) return error(403, "only leads and admins assign cases");
     const CaseChange change{CaseAction::assign, *case_id, *user, session_.user};
-    auto done =
-        run_server_op(ctx_, [change](StoreTx& tx, Directory& directory, const ServerOpSlot& slot,
-                                     std::int64_t now, const sync::Schema& schema,
-                                     const crypto::SigningKey* key) {
-          return change_case_in(tx, directory, change, slot, now, schema, key);
+    auto done = run_server_op(
+        ctx_, [change](StoreTx& tx, Directory& directory, const ServerOpSlot& slot,
+                       std::int64_t now, const sync::Schema& schema, const crypto::SigningKey* key,
+                       std::vector<sync::EntryScope>* scopes) {
+          return change_case_in(tx, directory, change, slot, now, schema, key, scopes);
         });
     if (!done) return failure(ctx_, done.status(), "assignment");
     if (done->changed)
@@ -419,7 +483,7 @@ ApiResponse handle_api(WebContext& ctx, const ApiRequest& req) { return Api(ctx,
 std::optional<WebSession> session_of(WebContext& ctx, const std::string& cookie_header) {
   const std::string token = cookie_value(cookie_header, kSessionCookie);
   if (token.empty()) return std::nullopt;
-  return ctx.sessions.find(token, ctx.shared.now_ms());
+  return ctx.sessions.peek(token, ctx.shared.now_ms());
 }
 
 }  // namespace fieldsync::server

@@ -11,6 +11,7 @@
 // worker thread, never a network one. Many calls may run at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,8 +33,12 @@ struct WebContext {
   SharedState& shared;
   std::shared_ptr<const crypto::SigningKey> server_key;  // signs the dashboard's operations
   bool tls = false;                                      // cookies get Secure
+  // Behind a TLS-terminating proxy (--insecure-behind-proxy): the proxy's X-Forwarded-Proto
+  // says whether the browser used https, and the last X-Forwarded-For entry is the client.
+  bool behind_proxy = false;
   WebSessions sessions;
   LoginLimiter limiter;
+  std::atomic<int> logins{0};  // sign-ins being checked now (each runs Argon2id)
 };
 
 struct ApiRequest {
@@ -41,12 +46,14 @@ struct ApiRequest {
   std::string path;   // "/api/..."
   std::string query;  // after '?', undecoded
   std::string body;
-  std::string cookie;        // the Cookie header
-  std::string csrf;          // X-CSRF-Token
-  std::string content_type;  // Content-Type
-  std::string origin;        // Origin ("" when absent)
-  std::string host;          // Host
-  std::string peer;          // the client's address, without the port
+  std::string cookie;           // the Cookie header
+  std::string csrf;             // X-CSRF-Token
+  std::string content_type;     // Content-Type
+  std::string origin;           // Origin ("" when absent)
+  std::string host;             // Host
+  std::string peer;             // the client's address, without the port
+  std::string forwarded_proto;  // X-Forwarded-Proto (used only behind a proxy)
+  std::string forwarded_for;    // X-Forwarded-For (used only behind a proxy)
 };
 
 struct ApiResponse {
@@ -59,7 +66,8 @@ inline constexpr const char* kSessionCookie = "fieldsync_session";
 
 ApiResponse handle_api(WebContext& ctx, const ApiRequest& req);
 
-// The live session named by a Cookie header, if any (no directory read: for the event stream).
+// The live session named by a Cookie header, if any, without counting as a use of it (the
+// event stream: an open tab alone does not keep a session alive). No directory read.
 std::optional<WebSession> session_of(WebContext& ctx, const std::string& cookie_header);
 
 }  // namespace fieldsync::server

@@ -29,10 +29,21 @@ bool same_secret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string WebSessions::create(const User& user, std::int64_t now_ms) {
+std::string WebSessions::create(const User& user, const std::string& password_hash,
+                                std::int64_t now_ms) {
   std::string token = random_hex();
-  WebSession s{user.name, user.role, user.team, random_hex(), now_ms, now_ms, 0};
+  WebSession s{user.name, user.role, user.team, random_hex(), password_hash, now_ms, now_ms, {}};
   std::lock_guard lock(mu_);
+  // One user's sign-ins cannot push out everyone else's sessions: their own oldest go first.
+  std::size_t own = 0;
+  auto own_oldest = sessions_.end();
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (it->second.user != user.name) continue;
+    ++own;
+    if (own_oldest == sessions_.end() || it->second.last_ms < own_oldest->second.last_ms)
+      own_oldest = it;
+  }
+  if (own >= kMaxPerUser) sessions_.erase(own_oldest);
   if (sessions_.size() >= kMaxSessions) {
     std::erase_if(sessions_, [now_ms](const auto& kv) { return expired(kv.second, now_ms); });
     while (sessions_.size() >= kMaxSessions) {
@@ -58,19 +69,30 @@ std::optional<WebSession> WebSessions::find(const std::string& token, std::int64
   return it->second;
 }
 
+std::optional<WebSession> WebSessions::peek(const std::string& token, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(token);
+  if (it == sessions_.end() || expired(it->second, now_ms)) return std::nullopt;
+  return it->second;
+}
+
 void WebSessions::remove(const std::string& token) {
   std::lock_guard lock(mu_);
   sessions_.erase(token);
 }
 
-bool WebSessions::note_listing(const std::string& token, std::int64_t now_ms,
-                               std::int64_t every_ms) {
+bool WebSessions::listing_due(const std::string& token, const std::string& kind,
+                              std::int64_t now_ms, std::int64_t every_ms) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(token);
   if (it == sessions_.end()) return true;
-  if (it->second.listed_ms != 0 && now_ms - it->second.listed_ms < every_ms) return false;
-  it->second.listed_ms = now_ms;
-  return true;
+  auto when = it->second.listed.find(kind);
+  return when == it->second.listed.end() || now_ms - when->second >= every_ms;
+}
+
+void WebSessions::listed(const std::string& token, const std::string& kind, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (auto it = sessions_.find(token); it != sessions_.end()) it->second.listed[kind] = now_ms;
 }
 
 std::size_t WebSessions::size() {
@@ -88,10 +110,12 @@ std::int64_t LoginLimiter::wait_ms(const std::string& user, const std::string& p
                                    std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   std::int64_t wait = 0;
-  if (auto it = by_user_.find(user); it != by_user_.end())
+  if (auto it = by_user_peer_.find(user + "\n" + peer); it != by_user_peer_.end())
     wait = std::max(wait, wait_of(it->second, kMaxUserFailures, now_ms));
   if (auto it = by_peer_.find(peer); it != by_peer_.end())
     wait = std::max(wait, wait_of(it->second, kMaxPeerFailures, now_ms));
+  if (auto it = by_name_.find(user); it != by_name_.end())
+    wait = std::max(wait, wait_of(it->second, kMaxNameFailures, now_ms));
   return wait;
 }
 
@@ -109,18 +133,19 @@ void LoginLimiter::note(std::unordered_map<std::string, Failures>& m, const std:
   }
   Failures& f = m[key];
   f.push_back(now_ms);
-  if (f.size() > static_cast<std::size_t>(kMaxPeerFailures)) f.pop_front();
+  if (f.size() > static_cast<std::size_t>(kMaxNameFailures)) f.pop_front();
 }
 
 void LoginLimiter::failed(const std::string& user, const std::string& peer, std::int64_t now_ms) {
   std::lock_guard lock(mu_);
-  note(by_user_, user, now_ms);
+  note(by_user_peer_, user + "\n" + peer, now_ms);
   note(by_peer_, peer, now_ms);
+  note(by_name_, user, now_ms);
 }
 
-void LoginLimiter::succeeded(const std::string& user) {
+void LoginLimiter::succeeded(const std::string& user, const std::string& peer) {
   std::lock_guard lock(mu_);
-  by_user_.erase(user);
+  by_user_peer_.erase(user + "\n" + peer);
 }
 
 }  // namespace fieldsync::server

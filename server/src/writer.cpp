@@ -126,14 +126,20 @@ void Writer::process(std::vector<Submission>& group) {
   const std::int64_t now = config_.now_ms();
   std::vector<std::vector<sync::OpResult>> results;
   results.reserve(group.size());
-  std::vector<sync::EntryScope> scopes;  // of the accepted ops, in order
+  // Per submission: the scope of each accepted op's record, in the order of its results.
+  std::vector<std::vector<sync::EntryScope>> scopes(group.size());
   Status failure = [&]() -> Status {
     auto tx = store_.begin();
     if (!tx) return tx.status();
-    for (Submission& sub : group) {
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      Submission& sub = group[i];
       if (sub.work) {
-        auto done = sub.work(**tx, now, &scopes);
-        if (!done && done.status().code() == Code::storage) return done.status();
+        auto done = sub.work(**tx, now, &scopes[i]);
+        if (!done &&
+            (done.status().code() == Code::storage || done.status().code() == Code::internal))
+          return done.status();
+        if (done && done->ops.size() != done->results.size())
+          return Status(Code::internal, "writer work returned ops and results of other lengths");
         if (!done) {
           sub.refusal = done.status();
           results.emplace_back();
@@ -150,7 +156,7 @@ void Writer::process(std::vector<Submission>& group) {
         continue;
       }
       auto r = apply_push(**tx, sub.push, schema_,
-                          {now, config_.max_ahead_ms, config_.enforce_scopes}, &scopes);
+                          {now, config_.max_ahead_ms, config_.enforce_scopes}, &scopes[i]);
       if (!r) return r.status();  // destroying the tx rolls the whole group back
       results.push_back(std::move(*r));
     }
@@ -175,11 +181,13 @@ void Writer::process(std::vector<Submission>& group) {
   std::vector<sync::LogEntry> accepted;
   for (std::size_t i = 0; i < group.size(); ++i) {
     op_count += group[i].push.ops.size();
+    std::size_t accepted_here = 0;
     for (std::size_t k = 0; k < results[i].size(); ++k) {
       const sync::OpResult& r = results[i][k];
       if (r.status != sync::OpStatus::accepted) continue;
       sync::EntryScope scope;
-      if (accepted.size() < scopes.size()) scope = scopes[accepted.size()];
+      if (accepted_here < scopes[i].size()) scope = scopes[i][accepted_here];
+      ++accepted_here;
       accepted.push_back(sync::LogEntry{r.seq, group[i].push.ops[k], r.skewed, std::move(scope)});
     }
   }

@@ -3,9 +3,12 @@
 # requests, logins that are not JSON or come from another site, the login limiter (429 with
 # Retry-After), requests without the CSRF token or from another origin, bad decisions (not
 # JSON, unknown case, a value the schema refuses, nothing to decide, a worker deciding),
-# another team's case (the same 404 as a case that does not exist), the event stream without
-# a login, logout, an oversized request; the server keeps serving throughout, its dashboard
-# files carry a Content-Security-Policy, and a successful decision is an audited operation.
+# another team's case, assigned or not (the same 404 as a case that does not exist), the event
+# stream without a login, logout, a password change ending a session, an oversized request;
+# the server keeps serving throughout and its dashboard files carry a Content-Security-Policy.
+# A decision and a reassignment are operations in the lead's name that devices receive, and
+# the sign-ins and listings are in the audit trail. Behind a TLS-terminating proxy the
+# forwarded https makes the cookie Secure.
 # Usage: dashboard_api.sh BIN_DIR
 set -euo pipefail
 bin=$1
@@ -30,14 +33,24 @@ base="http://$addr"
 
 export PASS="a long passphrase"
 dev() { local name=$1; shift; "$bin/fieldsync" --replica "$work/$name.db" --passphrase-env PASS "$@"; }
-for d in ana sam; do
+sync_ok() { dev "$1" sync --server "ws://$addr" --timeout 20 >/dev/null || fail "$1 could not sync"; }
+declare -A user_of=([ana]=ana [ana2]=ana [sam]=sam)
+for d in ana ana2 sam; do
   dev "$d" init --kdf minimum >/dev/null
-  dev "$d" enroll --server "ws://$addr" --code "$(enroll_code "$data" "$d")" >/dev/null
+  dev "$d" enroll --server "ws://$addr" --code "$(enroll_code "$data" "${user_of[$d]}")" >/dev/null
 done
 dev ana put cases case-a1 assigned_to=ana status=assessment risk=low >/dev/null
-dev ana sync --server "ws://$addr" --timeout 20 >/dev/null
+dev ana put cases case-a2 assigned_to=ana status=assessment risk=low >/dev/null
+sync_ok ana
+sync_ok ana2
+# An open conflict on case-a2's risk, from ana's two devices.
+dev ana put cases case-a2 risk=high >/dev/null
+dev ana2 put cases case-a2 risk=medium >/dev/null
+sync_ok ana
+sync_ok ana2
 dev sam put cases case-s1 assigned_to=sam status=planning >/dev/null
-dev sam sync --server "ws://$addr" --timeout 20 >/dev/null
+dev sam put cases case-s2 status=planning >/dev/null  # unassigned: follows sam
+sync_ok sam
 
 # call NAME METHOD PATH [CURL_ARGS...]: the status code; body in $work/NAME.body, headers in
 # $work/NAME.head.
@@ -115,8 +128,10 @@ LEA=(-b "$work/lea" -H "X-CSRF-Token: $lea_csrf" -H "Origin: $base")
 
 # --- bad decisions --------------------------------------------------------------------------
 expect body 400 'collection, id, field, value' POST /api/resolve "${LEA[@]}" "${json[@]}" -d '[1,2]'
-expect nocase 404 'no record cases/nope' POST /api/resolve "${LEA[@]}" "${json[@]}" \
+expect nocase 404 'no record cases/nope in your scope' POST /api/resolve "${LEA[@]}" "${json[@]}" \
   -d '{"collection":"cases","id":"nope","field":"risk","value":"high"}'
+expect other-decide 404 'no record cases/case-s1 in your scope' POST /api/resolve "${LEA[@]}" \
+  "${json[@]}" -d '{"collection":"cases","id":"case-s1","field":"risk","value":"high"}'
 expect value 400 'takes one of' POST /api/resolve "${LEA[@]}" "${json[@]}" \
   -d '{"collection":"cases","id":"case-a1","field":"risk","value":"purple"}'
 expect field 400 'no field' POST /api/resolve "${LEA[@]}" "${json[@]}" \
@@ -125,14 +140,28 @@ expect noconflict 404 'no conflict' POST /api/resolve "${LEA[@]}" "${json[@]}" -
 expect other-team 404 "no case 'case-s1' in your caseload" GET "/api/case?id=case-s1" -b "$work/lea"
 expect no-case 404 "no case 'nope' in your caseload" GET "/api/case?id=nope" -b "$work/lea"
 expect no-id 400 'which case' GET "/api/case" -b "$work/lea"
-expect assign-out 403 'team' POST /api/assign "${LEA[@]}" "${json[@]}" -d '{"case":"case-s1","user":"ana"}'
+expect assign-out 404 'no case case-s1 in your scope' POST /api/assign "${LEA[@]}" "${json[@]}" \
+  -d '{"case":"case-s1","user":"ana"}'
+expect assign-unassigned 404 'no case case-s2 in your scope' POST /api/assign "${LEA[@]}" \
+  "${json[@]}" -d '{"case":"case-s2","user":"ana"}'
+expect still-hidden 404 "no case 'case-s2' in your caseload" GET "/api/case?id=case-s2" -b "$work/lea"
 
 # --- a worker -------------------------------------------------------------------------------
 login ana ana "$ANA_PW"
 ANA=(-b "$work/ana" -H "X-CSRF-Token: $csrf")
 expect worker-case 200 '"can_resolve":false' GET "/api/case?id=case-a1" -b "$work/ana"
 expect worker-decide 403 'only leads and admins' POST /api/resolve "${ANA[@]}" "${json[@]}" -d "$decision"
-expect worker-assign 403 'worker' POST /api/assign "${ANA[@]}" "${json[@]}" -d '{"case":"case-a1","user":"ben"}'
+expect worker-assign 403 'only leads and admins' POST /api/assign "${ANA[@]}" "${json[@]}" \
+  -d '{"case":"case-a1","user":"ben"}'
+# The lead decides case-a2's risk conflict; ana's devices get the decision at their next sync.
+expect conflicts 200 '"case-a2"' GET /api/conflicts -b "$work/lea"
+expect decide 200 '"op"' POST /api/resolve "${LEA[@]}" "${json[@]}" \
+  -d '{"collection":"cases","id":"case-a2","field":"risk","value":"critical"}'
+expect decided 404 'no conflict' POST /api/resolve "${LEA[@]}" "${json[@]}" \
+  -d '{"collection":"cases","id":"case-a2","field":"risk","value":"low"}'
+sync_ok ana2
+dev ana2 get cases case-a2 --json | grep -q '"risk":"critical"' || fail "ana2 did not receive the decision"
+dev ana2 conflicts --json | grep -q 'case-a2' && fail "ana2 still shows the conflict as open"
 
 # --- the event stream -----------------------------------------------------------------------
 curl -s -N --max-time 2 -D "$work/events.head" -b "$work/lea" "$base/api/events" >"$work/events.body" || true
@@ -142,7 +171,7 @@ grep -q '^event: hello' "$work/events.body" || fail "no hello event: $(cat "$wor
 # --- a reassignment by the lead is an operation the worker's device receives ---------------------
 expect assign-same 200 '"changed":false' POST /api/assign "${LEA[@]}" "${json[@]}" -d '{"case":"case-a1","user":"ana"}'
 expect assign-ben 200 '"changed":true' POST /api/assign "${LEA[@]}" "${json[@]}" -d '{"case":"case-a1","user":"ben"}'
-dev ana sync --server "ws://$addr" --timeout 20 >/dev/null
+sync_ok ana
 if dev ana get cases case-a1 >/dev/null 2>&1; then fail "ana still holds case-a1 after its reassignment to ben"; fi
 
 # --- an oversized request, then the server still serves ---------------------------------------
@@ -150,7 +179,10 @@ head -c 40000 /dev/zero | tr '\0' 'x' >"$work/big"
 curl -s --max-time 10 -o /dev/null "${json[@]}" --data-binary @"$work/big" "$base/api/login" || true
 expect alive 200 '"role":"lead"' GET /api/me -b "$work/lea"
 
-# --- logout ends the session ------------------------------------------------------------------
+# --- a new password ends the sessions made with the old one; logout ends a session --------------
+expect ana-in 200 '"role":"worker"' GET /api/me -b "$work/ana"
+ANA_PW="ana password 2" ADMIN user passwd ana --password-env ANA_PW --kdf minimum >/dev/null
+expect ana-out 401 'not logged in' GET /api/me -b "$work/ana"
 expect logout 200 '{}' POST /api/logout "${LEA[@]}"
 expect after 401 'not logged in' GET /api/me -b "$work/lea"
 
@@ -162,10 +194,27 @@ import json, sys
 entries = [json.loads(l) for l in open(sys.argv[1])]
 kinds = [(e["kind"], e["detail"].get("event")) for e in entries]
 assert ("login", "login") in kinds and ("login", "logout") in kinds, kinds
-assert any(e["kind"] == "read" and e["subject"] == "cases/*" for e in entries), "no caseload read"
-assert any(e["kind"] == "op" and e.get("user") == "lea" for e in entries), "no reassignment op by lea"
+for what in ("dashboard caseload", "dashboard conflicts"):
+    assert any(e["kind"] == "read" and e["subject"] == "cases/*" and e["detail"]["what"] == what
+               for e in entries), "no read entry for the " + what
+ops = [e for e in entries if e["kind"] == "op" and e.get("user") == "lea"]
+assert len(ops) == 2, "expected the decision and the reassignment by lea: %r" % ops
 PY
 if grep -q "case-a1.*risk\|lea password" "$work/server.out" "$work/server.err"; then
   fail "record content or a password in the server log"
 fi
+# --- behind a TLS-terminating proxy ------------------------------------------------------------
+kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+server_pid=""
+start_server server --listen 127.0.0.1:0 --insecure-behind-proxy
+base="http://$addr"
+proxied=(-H 'X-Forwarded-Proto: https' -H "Origin: https://$addr" -H 'X-Forwarded-For: 203.0.113.9')
+expect proxied 200 '"csrf"' POST /api/login "${json[@]}" "${proxied[@]}" \
+  -d "{\"user\":\"lea\",\"password\":\"$LEA_PW\"}"
+grep -qi '^set-cookie: fieldsync_session=.*; Secure' "$work/proxied.head" ||
+  fail "no Secure cookie behind an https proxy: $(cat "$work/proxied.head")"
+expect proxied-plain 403 'another site' POST /api/login "${json[@]}" -H "Origin: https://$addr" \
+  -d "{\"user\":\"lea\",\"password\":\"$LEA_PW\"}"
+grep -q "dashboard login: 'lea' (lead) from 203.0.113.9" "$work/server.err" ||
+  fail "the client's forwarded address was not used: $(tail -3 "$work/server.err")"
 echo "dashboard API: refusals, CSRF, limiter, scopes and audit checked"

@@ -43,11 +43,13 @@ struct Fixture {
     device_put("c1", {{"status", "assessment"}, {"assigned_to", "ana"}});
   }
 
-  void device_put(const std::string& id, const Fields& fields) {
+  void device_put(const std::string& id, const Fields& fields, const std::string& user = "alice") {
     auto tx = store->begin();
     REQUIRE(tx);
-    auto r = server::apply_batch(**tx, {put_op(kDevice, ++counter, "cases", id, fields)},
-                                 sync::default_schema(), {kNowMs, sync::kDefaultMaxAheadMs});
+    sync::Op op = put_op(kDevice, ++counter, "cases", id, fields);
+    op.user = user;
+    auto r =
+        server::apply_batch(**tx, {op}, sync::default_schema(), {kNowMs, sync::kDefaultMaxAheadMs});
     REQUIRE(r);
     REQUIRE(r->front().status == sync::OpStatus::accepted);
     REQUIRE((*tx)->commit());
@@ -135,22 +137,30 @@ TEST_CASE("only leads of the case's team and admins may assign and share", "[cas
   Fixture f;
   CHECK(f.change(CaseAction::assign, "c1", "ben", "ana").status().code() == Code::forbidden);
   CHECK(f.change(CaseAction::share, "c1", "ben", "ana").status().code() == Code::forbidden);
-  CHECK(f.change(CaseAction::assign, "c1", "zoe", "sam").status().code() == Code::forbidden);
-  CHECK(f.change(CaseAction::share, "c1", "zoe", "sam").status().code() == Code::forbidden);
+  // Another team's lead does not see the case: not found, as if there were none.
+  CHECK(f.change(CaseAction::assign, "c1", "zoe", "sam").status().message() ==
+        "no case c1 in your scope");
+  CHECK(f.change(CaseAction::share, "c1", "zoe", "sam").status().code() == Code::not_found);
   // A lead moves cases within the team only; an admin anywhere.
   CHECK(f.change(CaseAction::assign, "c1", "zoe", "lee").status().code() == Code::forbidden);
   CHECK(*f.store->head() == 1);
   REQUIRE(f.change(CaseAction::assign, "c1", "zoe", "root"));
   // Now a south case: sam may, lee may not.
-  CHECK(f.change(CaseAction::share, "c1", "ben", "lee").status().code() == Code::forbidden);
+  CHECK(f.change(CaseAction::share, "c1", "ben", "lee").status().code() == Code::not_found);
   CHECK(f.change(CaseAction::share, "c1", "ben", "sam"));
 
   SECTION("an unassigned case joins the lead's team by its first assignment") {
-    f.device_put("c2", {{"status", "assessment"}});
+    f.device_put("c2", {{"status", "assessment"}}, "ben");
     CHECK(f.change(CaseAction::share, "c2", "ben", "lee").status().code() == Code::forbidden);
     CHECK(f.change(CaseAction::assign, "c2", "zoe", "lee").status().code() == Code::forbidden);
     REQUIRE(f.change(CaseAction::assign, "c2", "ben", "lee"));
     CHECK(f.change(CaseAction::share, "c2", "ana", "lee"));
+  }
+  SECTION("another team's unassigned case is out of a lead's reach") {
+    f.device_put("c3", {{"status", "assessment"}}, "zoe");
+    CHECK(f.change(CaseAction::assign, "c3", "ben", "lee").status().message() ==
+          "no case c3 in your scope");
+    CHECK(f.change(CaseAction::assign, "c3", "zoe", "sam"));
   }
 }
 

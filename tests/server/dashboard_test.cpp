@@ -2,6 +2,11 @@
 // (client, last visit, next follow-up and overdue, open conflicts, visits per week), scopes
 // (a lead sees the team, a worker their own, an admin everything, another team nothing), a
 // case page, the open conflicts, and decide_in's rules and effect.
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
@@ -9,6 +14,7 @@
 #include "fieldsync/server/apply.hpp"
 #include "fieldsync/server/case_admin.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
+#include "fieldsync/server/writer.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "test_util.hpp"
 
@@ -93,13 +99,14 @@ struct Fixture {
   }
 
   Result<server::ServerOp> decide(const std::string& actor, const std::string& value,
-                                  const std::string& field = "risk") {
+                                  const std::string& field = "risk",
+                                  const std::string& id = "c-a") {
     auto slot = d->next_server_op(kNowMs + 5000);
     REQUIRE(slot);
     auto tx = store->begin();
     REQUIRE(tx);
-    auto r = server::decide_in(**tx, *d, {"cases", "c-a", field, value, actor}, *slot,
-                               kNowMs + 5000, sync::default_schema(), nullptr);
+    auto r = server::decide_in(**tx, *d, {"cases", id, field, value, actor}, *slot, kNowMs + 5000,
+                               sync::default_schema(), nullptr);
     if (r) REQUIRE((*tx)->commit());
     return r;
   }
@@ -258,10 +265,13 @@ TEST_CASE("a lead's decision closes the conflict as a new operation in the lead'
     CHECK(r.status().code() == Code::forbidden);
     CHECK(f.open_risk_conflicts().size() == 1);
   }
-  SECTION("another team's lead is out of scope") {
+  SECTION("another team's case is not found, like a case that does not exist") {
     auto r = f.decide("sam", "low");
     REQUIRE_FALSE(r);
-    CHECK(r.status().code() == Code::out_of_scope);
+    CHECK(r.status().code() == Code::not_found);
+    CHECK(r.status().message() == "no record cases/c-a in your scope");
+    auto missing = f.decide("sam", "low", "risk", "c-nope");
+    CHECK(missing.status().message() == "no record cases/c-nope in your scope");
     CHECK(f.open_risk_conflicts().size() == 1);
   }
   SECTION("bad values and fields are refused by the schema") {
@@ -290,4 +300,45 @@ TEST_CASE("a lead's decision closes the conflict as a new operation in the lead'
     REQUIRE(r);
     CHECK(f.open_risk_conflicts().empty());
   }
+}
+
+TEST_CASE("a decision made through the writer is fanned out with its case's scope",
+          "[dashboard][writer]") {
+  Fixture f;
+  std::mutex mu;
+  std::vector<sync::LogEntry> fanned;
+  server::WriterConfig config;
+  config.now_ms = [] { return kNowMs + 5000; };
+  server::Writer writer(*f.store, sync::default_schema(), config,
+                        [&](const std::vector<sync::LogEntry>& e) {
+                          std::lock_guard lock(mu);
+                          fanned.insert(fanned.end(), e.begin(), e.end());
+                        });
+  auto slot = f.d->next_server_op(kNowMs + 5000);
+  REQUIRE(slot);
+  server::Directory& directory = *f.d;
+  auto promise = std::make_shared<std::promise<Result<server::Writer::WorkDone>>>();
+  auto future = promise->get_future();
+  // In the same group as a push of another team's case: each keeps its own scope.
+  REQUIRE(writer.submit_work(
+      [&directory, slot = *slot](
+          server::StoreTx& tx, std::int64_t now,
+          std::vector<sync::EntryScope>* scopes) -> Result<server::Writer::WorkDone> {
+        auto r = server::decide_in(tx, directory, {"cases", "c-a", "risk", "critical", "lee"}, slot,
+                                   now, sync::default_schema(), nullptr, scopes);
+        if (!r) return r.status();
+        return server::Writer::WorkDone{{r->op}, {r->result}};
+      },
+      [promise](Result<server::Writer::WorkDone> r) { promise->set_value(std::move(r)); }));
+  sync::Op zoe = put_op(device_id(3), 100, "cases", "c-z", {{"status", "planning"}});
+  zoe.user = "zoe";
+  std::promise<void> pushed;
+  REQUIRE(writer.submit({zoe}, [&](auto) { pushed.set_value(); }));
+  REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(future.get());
+  REQUIRE(pushed.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  writer.stop();
+  std::lock_guard lock(mu);
+  REQUIRE(fanned.size() == 2);
+  for (const auto& e : fanned) CHECK(e.scope.item == (e.op.record == "c-a" ? "c:c-a" : "c:c-z"));
 }

@@ -1,6 +1,8 @@
 // The dashboard's sessions and login limiter: tokens and CSRF secrets, idle and absolute
 // expiry, logout, the audit throttle for listings, and the per-user and per-address limits.
 #include <set>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -20,7 +22,7 @@ server::User lead() { return server::User{"lea", server::Role::lead, "north", 0}
 
 TEST_CASE("a session is found by its token until it idles out, ages out or logs out", "[web]") {
   WebSessions sessions;
-  const std::string token = sessions.create(lead(), kNowMs);
+  const std::string token = sessions.create(lead(), "hash-1", kNowMs);
   CHECK(token.size() == 64);
   auto s = sessions.find(token, kNowMs + 1000);
   REQUIRE(s);
@@ -54,7 +56,7 @@ TEST_CASE("every session gets its own random token and CSRF secret", "[web]") {
   WebSessions sessions;
   std::set<std::string> seen;
   for (int i = 0; i < 50; ++i) {
-    const std::string token = sessions.create(lead(), kNowMs);
+    const std::string token = sessions.create(lead(), "hash-1", kNowMs);
     auto s = sessions.find(token, kNowMs);
     REQUIRE(s);
     CHECK(seen.insert(token).second);
@@ -62,12 +64,35 @@ TEST_CASE("every session gets its own random token and CSRF secret", "[web]") {
   }
 }
 
-TEST_CASE("a listing is recorded at first and then at most once per period", "[web]") {
+TEST_CASE("a listing is due at first and then at most once per period, per kind", "[web]") {
   WebSessions sessions;
-  const std::string token = sessions.create(lead(), kNowMs);
-  CHECK(sessions.note_listing(token, kNowMs, 60'000));
-  CHECK_FALSE(sessions.note_listing(token, kNowMs + 59'999, 60'000));
-  CHECK(sessions.note_listing(token, kNowMs + 60'000, 60'000));
+  const std::string token = sessions.create(lead(), "hash-1", kNowMs);
+  CHECK(sessions.listing_due(token, "caseload", kNowMs, 60'000));
+  // Only a listing that was recorded counts (a failed audit write leaves it due).
+  CHECK(sessions.listing_due(token, "caseload", kNowMs + 1, 60'000));
+  sessions.listed(token, "caseload", kNowMs);
+  CHECK_FALSE(sessions.listing_due(token, "caseload", kNowMs + 59'999, 60'000));
+  CHECK(sessions.listing_due(token, "conflicts", kNowMs + 1, 60'000));
+  CHECK(sessions.listing_due(token, "caseload", kNowMs + 60'000, 60'000));
+}
+
+TEST_CASE("peek does not keep a session alive, and one user's sessions are capped", "[web]") {
+  WebSessions sessions;
+  const std::string token = sessions.create(lead(), "hash-1", kNowMs);
+  REQUIRE(sessions.peek(token, kNowMs + WebSessions::kIdleMs - 1));
+  CHECK(sessions.peek(token, kNowMs + WebSessions::kIdleMs - 1)->password_hash == "hash-1");
+  CHECK_FALSE(sessions.peek(token, kNowMs + WebSessions::kIdleMs + 1));
+
+  WebSessions many;
+  const std::string other =
+      many.create(server::User{"ana", server::Role::worker, "north", 0}, "hash-2", kNowMs);
+  std::vector<std::string> lea;
+  for (std::size_t i = 0; i < WebSessions::kMaxPerUser + 5; ++i)
+    lea.push_back(many.create(lead(), "hash-1", kNowMs + static_cast<std::int64_t>(i)));
+  CHECK(many.size() == WebSessions::kMaxPerUser + 1);
+  CHECK(many.find(other, kNowMs + 100));  // another user's session stays
+  CHECK_FALSE(many.find(lea.front(), kNowMs + 100));
+  CHECK(many.find(lea.back(), kNowMs + 100));
 }
 
 TEST_CASE("same_secret compares whole strings", "[web]") {
@@ -77,7 +102,8 @@ TEST_CASE("same_secret compares whole strings", "[web]") {
   CHECK_FALSE(server::same_secret("", "a"));
 }
 
-TEST_CASE("failed logins lock a user name, then an address, for the window", "[web]") {
+TEST_CASE("failed logins lock a name from one address, an address, and a name from anywhere",
+          "[web]") {
   LoginLimiter limiter;
   const std::int64_t t = kNowMs;
   for (int i = 0; i < LoginLimiter::kMaxUserFailures; ++i) {
@@ -87,20 +113,27 @@ TEST_CASE("failed logins lock a user name, then an address, for the window", "[w
   const std::int64_t wait = limiter.wait_ms("lea", "10.0.0.1", t + 10);
   CHECK(wait > 0);
   CHECK(wait <= LoginLimiter::kFailureWindowMs);
-  // The lock is the name's, from anywhere; other names are not locked.
-  CHECK(limiter.wait_ms("lea", "10.0.0.2", t + 10) > 0);
-  CHECK(limiter.wait_ms("ana", "10.0.0.2", t + 10) == 0);
+  // Another address may still sign lea in (a stranger cannot lock her out), other names too.
+  CHECK(limiter.wait_ms("lea", "10.0.0.2", t + 10) == 0);
+  CHECK(limiter.wait_ms("ana", "10.0.0.1", t + 10) == 0);
   // It lifts when the oldest failure leaves the window.
-  CHECK(limiter.wait_ms("lea", "10.0.0.2", t + LoginLimiter::kFailureWindowMs) == 0);
+  CHECK(limiter.wait_ms("lea", "10.0.0.1", t + LoginLimiter::kFailureWindowMs) == 0);
 
-  SECTION("a success clears the name's failures") {
-    limiter.succeeded("lea");
-    CHECK(limiter.wait_ms("lea", "10.0.0.3", t + 20) == 0);
+  SECTION("a success clears the name's failures from that address") {
+    limiter.succeeded("lea", "10.0.0.1");
+    CHECK(limiter.wait_ms("lea", "10.0.0.1", t + 20) == 0);
   }
-  SECTION("one address trying many names is locked too") {
+  SECTION("one address trying many names is locked") {
     for (int i = 0; i < LoginLimiter::kMaxPeerFailures; ++i)
       limiter.failed("user" + std::to_string(i), "10.9.9.9", t + 100 + i);
     CHECK(limiter.wait_ms("someone", "10.9.9.9", t + 200) > 0);
     CHECK(limiter.wait_ms("someone", "10.9.9.8", t + 200) == 0);
+  }
+  SECTION("one name tried from many addresses is locked") {
+    for (int i = 0; i < LoginLimiter::kMaxNameFailures; ++i)
+      limiter.failed("ben", "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+                     t + 100 + i);
+    CHECK(limiter.wait_ms("ben", "10.2.0.1", t + 300) > 0);
+    CHECK(limiter.wait_ms("lea", "10.2.0.1", t + 300) == 0);
   }
 }

@@ -302,7 +302,9 @@ TEST_CASE(
   auto run = [&](server::Writer::Work work) {
     auto promise = std::make_shared<std::promise<Done>>();
     auto future = promise->get_future();
-    REQUIRE(writer.submit_work(std::move(work), [promise](Done d) { promise->set_value(d); }));
+    const Status submitted = writer.submit_work(
+        std::move(work), [promise](Done d) { promise->set_value(std::move(d)); });
+    REQUIRE(submitted);
     REQUIRE(future.wait_for(10s) == std::future_status::ready);
     return future.get();
   };

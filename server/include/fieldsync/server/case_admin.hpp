@@ -9,7 +9,9 @@
 //
 // Who may: an admin, any case; a lead, the cases of their team, where a case's team is the
 // team of its assigned user; a lead may assign a case only to a member of their team (an
-// unassigned case thus joins the lead's team); sharing may cross teams. Workers may not.
+// unassigned case in the lead's scope, one a team member opened, thus joins the lead's team);
+// sharing may cross teams. Workers may not. A case outside a lead's scope is reported as not
+// found, with the same message as one that does not exist.
 // The target must be a worker or a lead. A change that changes nothing (assigning the current
 // assignee, sharing twice) writes no operation.
 //
@@ -65,17 +67,20 @@ struct ServerOp {
 };
 
 // change_case inside `tx`, under a slot the caller reserved (Directory::next_server_op, which
-// must not be called inside a write transaction of the same store: it writes too).
+// must not be called inside a write transaction of the same store: it writes too). `scopes`,
+// when given, receives the scope of the accepted op's record (apply_push, for the fan-out).
 Result<ServerOp> change_case_in(StoreTx& tx, Directory& directory, const CaseChange& change,
                                 const ServerOpSlot& slot, std::int64_t now_ms,
-                                const sync::Schema& schema, const crypto::SigningKey* server_key);
+                                const sync::Schema& schema, const crypto::SigningKey* server_key,
+                                std::vector<sync::EntryScope>* scopes = nullptr);
 
 // A decision on a conflict of a register field, by a lead or an admin: one put whose write
 // names every head of the field in its base, so it closes an open review conflict (and
 // settles any other), with `value` one of the competing values or a new one. Made like
 // change_case's ops (the server's device, the actor's name, signed) and applied under the
 // actor's scope rules. Errors: Code::forbidden (a worker), Code::not_found (unknown user,
-// no such record, a field with fewer than two heads: nothing to decide), Code::deleted,
+// no such record or one outside the actor's scope, with the same message; a field with fewer
+// than two heads: nothing to decide), Code::deleted,
 // the schema's errors for the collection, the field (a set: Code::wrong_type) and the value,
 // Code::out_of_scope, storage errors.
 struct Decision {
@@ -87,6 +92,7 @@ struct Decision {
 };
 Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& decision,
                            const ServerOpSlot& slot, std::int64_t now_ms,
-                           const sync::Schema& schema, const crypto::SigningKey* server_key);
+                           const sync::Schema& schema, const crypto::SigningKey* server_key,
+                           std::vector<sync::EntryScope>* scopes = nullptr);
 
 }  // namespace fieldsync::server

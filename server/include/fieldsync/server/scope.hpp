@@ -56,6 +56,11 @@ struct Viewer {
   std::string team;
 };
 
+// Whether `user` sees the stored record `collection`/`id` whose stored scope is `scope` (the
+// rules above; what the user's devices may hold). Storage errors are errors.
+Result<bool> sees_record(StoreTx& tx, const User& user, const std::string& collection,
+                         const std::string& id, const RecordScope& scope);
+
 // Checks one op of `writer` before it is applied: Status::ok, or Code::out_of_scope /
 // Code::forbidden naming the record. `spec` is the op's collection, `before` the record's
 // stored state (empty when new) and `scope` its stored scope (nullopt when new).

@@ -72,10 +72,12 @@ class Writer {
 
   // Operations the server makes itself (the dashboard's decisions and assignments), built
   // where they are applied: `work` runs on the writer thread inside the group's transaction
-  // and returns what it applied (ops and results of equal length, in order). An error other
-  // than Code::storage is a refusal: it goes to `done` and the group commits (whatever the
-  // work recorded, such as a refused op's audit entry, with it); Code::storage rolls the
-  // whole group back like any storage error. Accepted ops are fanned out like a push's.
+  // and returns what it applied (ops and results of equal length, in order), having put the
+  // scope of each accepted op's record into `scopes` (apply_push does) for the fan-out. An
+  // error other than Code::storage or Code::internal is a refusal: it goes to `done` and the
+  // group commits (whatever the work recorded, such as a refused op's audit entry, with it);
+  // those two roll the whole group back like any storage error, and so do ops and results of
+  // different lengths. Accepted ops are fanned out like a push's.
   struct WorkDone {
     std::vector<sync::Op> ops;
     std::vector<sync::OpResult> results;
