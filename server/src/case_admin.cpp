@@ -34,6 +34,13 @@ Result<std::string> case_team(Directory& directory, const std::string& assignee)
   return u.status();
 }
 
+// A lead's assignment to someone outside the team: the same answer whether that user exists,
+// is an admin or belongs to another team (nothing about other teams' members is told).
+Status outside_team(const User& lead, const std::string& target) {
+  return Status(Code::forbidden, "a lead assigns cases within the team only: '" + target +
+                                     "' is not a member of team '" + lead.team + "'");
+}
+
 // Whether `actor` may make `change` on a case whose team is `team`.
 Status check_allowed(const User& actor, const User& target, const CaseChange& change,
                      const std::string& team) {
@@ -43,9 +50,7 @@ Status check_allowed(const User& actor, const User& target, const CaseChange& ch
     if (!team.empty() && team != actor.team)
       return Status(Code::forbidden,
                     "case " + change.case_id + " belongs to team '" + team + "' and " + who);
-    if (target.team != actor.team)
-      return Status(Code::forbidden, who + ": a lead assigns cases within the team only ('" +
-                                         target.name + "' is in team '" + target.team + "')");
+    if (target.team != actor.team) return outside_team(actor, target.name);
     return Status::ok();
   }
   if (team != actor.team)
@@ -195,7 +200,8 @@ Result<std::pair<User, User>> change_users(Directory& directory, const CaseChang
                                            const sync::Schema& schema) {
   const sync::CollectionSpec* spec = schema.collection(kCases);
   if (!spec || !spec->field(kAssignedTo) || !spec->field(kSharedWith))
-    return Status(Code::internal, "the schema has no cases.assigned_to and cases.shared_with");
+    return Status(Code::invalid_argument,
+                  "the schema has no cases.assigned_to and cases.shared_with");
   if (!sync::is_valid_record_id(change.case_id))
     return Status(Code::invalid_id,
                   "case id '" + change.case_id + "' must be 1-64 characters of A-Za-z0-9._-");
@@ -206,6 +212,10 @@ Result<std::pair<User, User>> change_users(Directory& directory, const CaseChang
                                        "' is a worker: only leads and admins assign and share "
                                        "cases");
   auto target = directory.user(change.user);
+  const bool lead_assigns = actor->role == Role::lead && change.action == CaseAction::assign;
+  if (lead_assigns && ((!target && target.status().code() == Code::not_found) ||
+                       (target && target->team != actor->team)))
+    return outside_team(*actor, change.user);
   if (!target) return target.status();
   if (target->role == Role::admin)
     return Status(Code::invalid_argument,

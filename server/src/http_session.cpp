@@ -54,10 +54,14 @@ constexpr const char* kContentSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+// The peer's address as the dashboard records it (an IPv4 client of a dual-stack listener
+// in dotted form: canonical_address).
 std::string address_of(beast::tcp_stream& stream) {
   beast::error_code ec;
   auto ep = stream.socket().remote_endpoint(ec);
-  return ec ? "?" : ep.address().to_string();
+  if (ec) return "?";
+  std::string a = canonical_address(ep.address().to_string());
+  return a.empty() ? ep.address().to_string() : a;
 }
 
 std::string peer_of(beast::tcp_stream& stream) {
@@ -263,11 +267,28 @@ class HttpSession final : public Connection,
     api.host = std::string(req[http::field::host]);
     api.peer = address_;
     api.forwarded_proto = std::string(req["X-Forwarded-Proto"]);
-    api.forwarded_for = std::string(req["X-Forwarded-For"]);
+    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it)
+      api.forwarded_for += (api.forwarded_for.empty() ? "" : ",") + std::string(it->value());
+    api.background = req["X-Background"] == "1";
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
-    shared_.run_blocking([self = shared_from_this(), api = std::move(api), version, keep_alive] {
+    // A sign-in runs Argon2id: on its own thread, a few queued at most, never in the way of
+    // the dashboard's reads.
+    const bool login = api.post && path == "/api/login";
+    if (login && !admit_login(*shared_.web)) {
+      auto res = std::make_shared<http::response<http::string_body>>(
+          http::status::service_unavailable, version);
+      set_web_headers(*res, kTls, "no-store");
+      res->set(http::field::content_type, "application/json");
+      res->set(http::field::retry_after, "1");
+      res->keep_alive(keep_alive);
+      res->body() = R"({"error":"the server is busy signing others in; try again in a moment"})";
+      return send(res);
+    }
+    auto run = login ? shared_.run_login : shared_.run_blocking;
+    run([self = shared_from_this(), api = std::move(api), version, keep_alive, login] {
       ApiResponse out = handle_api(*self->shared_.web, api);
+      if (login) release_login(*self->shared_.web);
       net::post(self->executor_, [self, out = std::move(out), version, keep_alive]() mutable {
         auto res = std::make_shared<http::response<http::string_body>>(
             static_cast<http::status>(out.status), version);

@@ -36,8 +36,8 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-// Threads for the dashboard's API: a login's Argon2id takes 64 MiB and a fraction of a
-// second on one of them.
+// Threads for the dashboard's API reads and writes; sign-ins (Argon2id: 64 MiB and a
+// fraction of a second each) have one thread of their own.
 constexpr int kWebThreads = 2;
 
 std::int64_t system_now_ms() {
@@ -91,8 +91,10 @@ struct Server::Impl {
   tcp::endpoint endpoint;  // to listen on
   std::uint16_t port = 0;
   std::once_flag stop_once;
-  // The dashboard API's blocking work (web_api.hpp); last, so that it is joined first.
+  // The dashboard API's blocking work and its sign-ins (web_api.hpp); last, so that they are
+  // joined first.
   net::thread_pool web_pool{kWebThreads};
+  net::thread_pool login_pool{1};
 
   Status load_tls();
   Status resolve();
@@ -252,6 +254,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->shared->web = impl->web.get();
   impl->shared->run_blocking = [raw = impl.get()](std::function<void()> work) {
     net::post(raw->web_pool, std::move(work));
+  };
+  impl->shared->run_login = [raw = impl.get()](std::function<void()> work) {
+    net::post(raw->login_pool, std::move(work));
   };
   if (Status s = impl->listen(); !s) return s;
 

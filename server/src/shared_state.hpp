@@ -58,6 +58,8 @@ class SharedState {
   // Runs blocking work (the dashboard's API: Argon2id, SQLite, waits for the writer) on a
   // worker thread; set once before serving.
   std::function<void(std::function<void()>)> run_blocking;
+  // Runs a dashboard sign-in (Argon2id) on the one sign-in thread; set once before serving.
+  std::function<void(std::function<void()>)> run_login;
   std::shared_ptr<spdlog::logger> log;
   std::function<std::int64_t()> now_ms;
   std::size_t max_queued_frames = 256;

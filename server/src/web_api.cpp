@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <span>
 
@@ -26,9 +27,6 @@ namespace {
 // re-reads on every sync); an opened case, every time.
 constexpr std::int64_t kListingAuditEveryMs = 5LL * 60 * 1000;
 constexpr auto kWriterWait = std::chrono::seconds(30);
-// Sign-ins checked at once (each holds 64 MiB for Argon2id on a dashboard thread); more are
-// asked to try again, so guessing cannot starve the dashboard's reads.
-constexpr int kMaxConcurrentLogins = 2;
 
 ApiResponse answer(int status, const json::object& body) {
   return ApiResponse{status, json::serialize(body), {}};
@@ -127,23 +125,15 @@ bool https(const WebContext& ctx, const ApiRequest& req) {
 }
 
 // The client's address: behind a proxy, the last X-Forwarded-For entry (the one the proxy
-// added); else the connection's peer.
+// added, whether it joined the lines or added its own); else the connection's peer. An entry
+// that is not an address gives the peer.
 std::string client_address(const WebContext& ctx, const ApiRequest& req) {
   if (!ctx.behind_proxy || req.forwarded_for.empty()) return req.peer;
   const auto comma = req.forwarded_for.rfind(',');
-  return trim(comma == std::string::npos ? std::string_view(req.forwarded_for)
-                                         : std::string_view(req.forwarded_for).substr(comma + 1));
-}
-
-// The key the limiter counts an address under: an IPv6 address by its /64 (one customer's
-// whole network), anything else as it is.
-std::string limit_key(const std::string& address) {
-  in6_addr a{};
-  if (inet_pton(AF_INET6, address.c_str(), &a) != 1) return address;
-  std::fill(std::begin(a.s6_addr) + 8, std::end(a.s6_addr), std::uint8_t{0});
-  char text[INET6_ADDRSTRLEN] = {};
-  if (!inet_ntop(AF_INET6, &a, text, sizeof text)) return address;
-  return std::string(text) + "/64";
+  const std::string last = canonical_address(
+      comma == std::string::npos ? std::string_view(req.forwarded_for)
+                                 : std::string_view(req.forwarded_for).substr(comma + 1));
+  return last.empty() ? req.peer : last;
 }
 
 std::string session_cookie(const WebContext& ctx, const ApiRequest& req, const std::string& value,
@@ -242,6 +232,7 @@ class Api {
   ApiResponse run() {
     if (req_.post && req_.path == "/api/login") return login();
     auto s = authenticate();
+    if (!s && !auth_error_.is_ok()) return failure(ctx_, auth_error_, "sign-in check");
     if (!s) return error(401, "not logged in");
     session_ = std::move(*s);
     if (req_.post) {
@@ -261,17 +252,25 @@ class Api {
   }
 
  private:
+  // The request's session; nullopt when there is none (401), or with auth_error_ set when the
+  // directory could not be read (503: the session is kept).
   std::optional<WebSession> authenticate() {
     token_ = cookie_value(req_.cookie, kSessionCookie);
     if (token_.empty()) return std::nullopt;
-    auto s = ctx_.sessions.find(token_, ctx_.shared.now_ms());
+    // A re-read the page made on a live event does not count as the user's activity.
+    const std::int64_t now = ctx_.shared.now_ms();
+    auto s = req_.background ? ctx_.sessions.peek(token_, now) : ctx_.sessions.find(token_, now);
     if (!s) return std::nullopt;
     // The directory has the last word on the role and team; a new password (or none) ends
     // every session made with the old one.
     auto u = ctx_.shared.directory->user(s->user);
     auto hash = ctx_.shared.directory->password_hash(s->user);
-    if (!u || !hash || !*hash || **hash != s->password_hash) {
-      if ((u || u.status().code() == Code::not_found) && hash) ctx_.sessions.remove(token_);
+    if ((!u && u.status().code() != Code::not_found) || !hash) {
+      auth_error_ = !u ? u.status() : hash.status();
+      return std::nullopt;
+    }
+    if (!u || !*hash || **hash != s->password_hash) {
+      ctx_.sessions.remove(token_);
       return std::nullopt;
     }
     s->role = u->role;
@@ -309,16 +308,6 @@ class Api {
       r.headers.emplace_back("Retry-After", std::to_string(seconds));
       return r;
     }
-    if (ctx_.logins.fetch_add(1) >= kMaxConcurrentLogins) {
-      ctx_.logins.fetch_sub(1);
-      ApiResponse r = error(503, "the server is busy signing others in; try again in a moment");
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    }
-    struct Done {
-      std::atomic<int>& n;
-      ~Done() { n.fetch_sub(1); }
-    } done{ctx_.logins};
     auto hash = ctx_.shared.directory->password_hash(*user);
     if (!hash && hash.status().code() != Code::not_found)
       return failure(ctx_, hash.status(), "login");
@@ -474,11 +463,51 @@ class Api {
   const ApiRequest& req_;
   std::string token_;
   WebSession session_;
+  Status auth_error_;
 };
 
 }  // namespace
 
 ApiResponse handle_api(WebContext& ctx, const ApiRequest& req) { return Api(ctx, req).run(); }
+
+bool admit_login(WebContext& ctx) {
+  if (ctx.logins.fetch_add(1) < kMaxQueuedLogins) return true;
+  ctx.logins.fetch_sub(1);
+  return false;
+}
+
+void release_login(WebContext& ctx) { ctx.logins.fetch_sub(1); }
+
+std::string canonical_address(std::string_view text) {
+  std::string s = trim(text);
+  if (!s.empty() && s.front() == '[') {  // [v6] or [v6]:port
+    const auto close = s.find(']');
+    if (close == std::string::npos) return {};
+    s = s.substr(1, close - 1);
+  } else if (std::count(s.begin(), s.end(), ':') == 1) {  // v4:port
+    s = s.substr(0, s.find(':'));
+  }
+  char out[INET6_ADDRSTRLEN] = {};
+  in_addr v4{};
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1)
+    return inet_ntop(AF_INET, &v4, out, sizeof out) ? std::string(out) : std::string();
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, s.c_str(), &v6) != 1) return {};
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    std::memcpy(&v4, v6.s6_addr + 12, sizeof v4);
+    return inet_ntop(AF_INET, &v4, out, sizeof out) ? std::string(out) : std::string();
+  }
+  return inet_ntop(AF_INET6, &v6, out, sizeof out) ? std::string(out) : std::string();
+}
+
+std::string limit_key(const std::string& address) {
+  in6_addr a{};
+  if (inet_pton(AF_INET6, address.c_str(), &a) != 1) return address;
+  std::fill(std::begin(a.s6_addr) + 8, std::end(a.s6_addr), std::uint8_t{0});
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!inet_ntop(AF_INET6, &a, text, sizeof text)) return address;
+  return std::string(text) + "/64";
+}
 
 std::optional<WebSession> session_of(WebContext& ctx, const std::string& cookie_header) {
   const std::string token = cookie_value(cookie_header, kSessionCookie);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,8 +39,23 @@ struct WebContext {
   bool behind_proxy = false;
   WebSessions sessions;
   LoginLimiter limiter;
-  std::atomic<int> logins{0};  // sign-ins being checked now (each runs Argon2id)
+  std::atomic<int> logins{0};  // sign-ins queued or being checked (admit_login)
 };
+
+// Sign-ins queued at once: each runs Argon2id (64 MiB) on the one sign-in thread, apart from
+// the dashboard's reads; beyond this many the answer is 503 at once, without queueing.
+inline constexpr int kMaxQueuedLogins = 4;
+
+// Takes a place for a sign-in (false: all kMaxQueuedLogins are taken) / gives it back.
+bool admit_login(WebContext& ctx);
+void release_login(WebContext& ctx);
+
+// An address as the dashboard records and counts it: an IPv4 address (also one written as an
+// IPv4-mapped IPv6 address) in dotted form, an IPv6 one in its canonical form; brackets and a
+// port are removed. "" when `text` is not an address.
+std::string canonical_address(std::string_view text);
+// The key the limiter counts a canonical address under: IPv6 by its /64, IPv4 as it is.
+std::string limit_key(const std::string& address);
 
 struct ApiRequest {
   bool post = false;  // else GET
@@ -53,7 +69,8 @@ struct ApiRequest {
   std::string host;             // Host
   std::string peer;             // the client's address, without the port
   std::string forwarded_proto;  // X-Forwarded-Proto (used only behind a proxy)
-  std::string forwarded_for;    // X-Forwarded-For (used only behind a proxy)
+  std::string forwarded_for;    // every X-Forwarded-For line, joined by ',' (only behind a proxy)
+  bool background = false;      // X-Background: 1, a re-read the page made on a live event
 };
 
 struct ApiResponse {

@@ -164,10 +164,15 @@
     }
   }
 
+  let fetchInBackground = false;  // set by refreshNow() around the fetches of a live re-read
+
   // GET when body is undefined, otherwise a POST with a JSON body and the CSRF header.
   // A 401 (other than a failed login) means the session is gone: show the login form.
   async function api(path, body, opts) {
     const init = { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+    // A re-read triggered by a live event is not the user's doing: the server does not count
+    // it as activity, so an unattended page still signs out when idle.
+    if (fetchInBackground) init.headers['X-Background'] = '1';
     if (body !== undefined) {
       init.method = 'POST';
       init.headers['Content-Type'] = 'application/json';
@@ -373,11 +378,11 @@
     if (refreshTimer !== null) return;
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
-      refreshNow();
+      refreshNow(true);
     }, REFRESH_DEBOUNCE_MS);
   }
 
-  async function refreshNow() {
+  async function refreshNow(background = false) {
     if (!state.me) return;
     if (refreshing) {
       refreshAgain = true;
@@ -387,9 +392,16 @@
     try {
       const r = state.route;
       const token = state.routeToken;
-      const jobs = [loadCaseload()];
-      if (r.name === 'case') jobs.push(loadCase(r.id, token));
-      if (r.name === 'conflicts') jobs.push(loadConflicts(token));
+      // Each load calls api() before its first await, so the flag covers exactly these fetches.
+      fetchInBackground = background;
+      let jobs;
+      try {
+        jobs = [loadCaseload()];
+        if (r.name === 'case') jobs.push(loadCase(r.id, token));
+        if (r.name === 'conflicts') jobs.push(loadConflicts(token));
+      } finally {
+        fetchInBackground = false;
+      }
       const results = await Promise.allSettled(jobs);
       const failed = results.find((x) => x.status === 'rejected');
       if (failed && state.me) {

@@ -121,7 +121,9 @@ if grep -q 'case-s1' "$work/caseload.body"; then fail "lea's caseload holds team
 # --- CSRF and origin on state changes ---------------------------------------------------------
 decision='{"collection":"cases","id":"case-a1","field":"risk","value":"high"}'
 expect nocsrf 403 'CSRF' POST /api/resolve -b "$work/lea" "${json[@]}" -d "$decision"
-expect badcsrf 403 'CSRF' POST /api/resolve -b "$work/lea" "${json[@]}" -H "X-CSRF-Token: ${lea_csrf%?}0" -d "$decision"
+# The token with its last digit changed (to 0, or to 1 when it is 0).
+bad_csrf=${lea_csrf%?}$([ "${lea_csrf: -1}" = 0 ] && echo 1 || echo 0)
+expect badcsrf 403 'CSRF' POST /api/resolve -b "$work/lea" "${json[@]}" -H "X-CSRF-Token: $bad_csrf" -d "$decision"
 expect origin 403 'another site' POST /api/resolve -b "$work/lea" "${json[@]}" \
   -H "X-CSRF-Token: $lea_csrf" -H 'Origin: http://evil.example' -d "$decision"
 LEA=(-b "$work/lea" -H "X-CSRF-Token: $lea_csrf" -H "Origin: $base")
@@ -217,4 +219,10 @@ expect proxied-plain 403 'another site' POST /api/login "${json[@]}" -H "Origin:
   -d "{\"user\":\"lea\",\"password\":\"$LEA_PW\"}"
 grep -q "dashboard login: 'lea' (lead) from 203.0.113.9" "$work/server.err" ||
   fail "the client's forwarded address was not used: $(tail -3 "$work/server.err")"
+# A client's own X-Forwarded-For line comes first; the proxy's own line, last, is the one used.
+expect proxied-two 200 '"csrf"' POST /api/login "${json[@]}" -H 'X-Forwarded-Proto: https' \
+  -H "Origin: https://$addr" -H 'X-Forwarded-For: 9.9.9.1' -H 'X-Forwarded-For: 203.0.113.7' \
+  -d "{\"user\":\"lea\",\"password\":\"$LEA_PW\"}"
+grep -q "dashboard login: 'lea' (lead) from 203.0.113.7" "$work/server.err" ||
+  fail "a client's forged X-Forwarded-For line was used: $(tail -3 "$work/server.err")"
 echo "dashboard API: refusals, CSRF, limiter, scopes and audit checked"

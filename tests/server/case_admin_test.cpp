@@ -167,7 +167,14 @@ TEST_CASE("only leads of the case's team and admins may assign and share", "[cas
 TEST_CASE("unknown users and cases, admins as targets, deleted cases", "[case_admin]") {
   Fixture f;
   CHECK(f.change(CaseAction::assign, "c1", "ben", "nobody").status().code() == Code::not_found);
-  CHECK(f.change(CaseAction::assign, "c1", "nobody", "lee").status().code() == Code::not_found);
+  CHECK(f.change(CaseAction::assign, "c1", "nobody", "root").status().code() == Code::not_found);
+  // A lead is told the same about an unknown user, an admin and another team's member.
+  const std::string outside = "a lead assigns cases within the team only: '";
+  for (const char* target : {"nobody", "root", "zoe"}) {
+    auto r = f.change(CaseAction::assign, "c1", target, "lee");
+    CHECK(r.status().code() == Code::forbidden);
+    CHECK(r.status().message() == outside + target + "' is not a member of team 'north'");
+  }
   CHECK(f.change(CaseAction::assign, "c9", "ben", "lee").status().code() == Code::not_found);
   CHECK(f.change(CaseAction::share, "c1", "root", "lee").status().code() == Code::invalid_argument);
   CHECK(f.change(CaseAction::assign, "bad id", "ben", "lee").status().code() == Code::invalid_id);

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_util.hpp"
+#include "web_api.hpp"
 #include "web_auth.hpp"
 
 using namespace fieldsync;
@@ -136,4 +137,23 @@ TEST_CASE("failed logins lock a name from one address, an address, and a name fr
     CHECK(limiter.wait_ms("ben", "10.2.0.1", t + 300) > 0);
     CHECK(limiter.wait_ms("lea", "10.2.0.1", t + 300) == 0);
   }
+}
+
+TEST_CASE("addresses are recorded in one form and counted by network", "[web]") {
+  using server::canonical_address;
+  using server::limit_key;
+  CHECK(canonical_address("10.0.0.1") == "10.0.0.1");
+  CHECK(canonical_address(" 10.0.0.2 ") == "10.0.0.2");
+  CHECK(canonical_address("10.0.0.3:5555") == "10.0.0.3");
+  // An IPv4 client of a dual-stack listener is an IPv4 client.
+  CHECK(canonical_address("::ffff:10.0.0.4") == "10.0.0.4");
+  CHECK(canonical_address("[2001:DB8::1]:443") == "2001:db8::1");
+  CHECK(canonical_address("2001:db8:0:0:0:0:0:2") == "2001:db8::2");
+  CHECK(canonical_address("not an address").empty());
+  CHECK(canonical_address("").empty());
+  CHECK(canonical_address("[::1").empty());
+  CHECK(limit_key("10.0.0.1") == "10.0.0.1");
+  CHECK(limit_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+  CHECK(limit_key("2001:db8:1:2:ffff::9") == limit_key("2001:db8:1:2::1"));
+  CHECK(limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1"));
 }

@@ -320,6 +320,14 @@ TEST_CASE(
   REQUIRE(ok->results.size() == 1);
   CHECK(ok->results[0].status == sync::OpStatus::accepted);
   CHECK(ok->results[0].seq == 1);
+  // Completions come before the group's fan-out: wait for it.
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (!fanned.empty()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
   {
     std::lock_guard lock(mu);
     REQUIRE(fanned.size() == 1);
@@ -335,6 +343,7 @@ TEST_CASE(
   CHECK(refused.status().code() == Code::forbidden);
   CHECK(writer.failed_groups() == 0);
   CHECK(*(*store)->head() == 1);
+  writer.stop();  // every fan-out done
   std::lock_guard lock(mu);
   CHECK(fanned.size() == 1);
 }
