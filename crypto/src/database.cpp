@@ -21,11 +21,16 @@ int open_flags(const OpenOptions& opts) {
 // pages are zeroed, and a new database gets the key's page size and reserve before any write.
 Status prepare_encrypted(Database& db, const DatabaseKey& key, bool read_only) {
   if (Status s = db.exec("PRAGMA temp_store=MEMORY; PRAGMA secure_delete=ON;"); !s) return s;
-  auto count = db.prepare("PRAGMA page_count");
-  if (!count) return count.status();
-  auto row = count->step();
-  if (!row) return row.status();
-  if (*row && count->column_int(0) != 0) return Status::ok();
+  std::int64_t pages = 0;
+  {
+    // Finished before the page size is set: an open read keeps SQLite at its default size.
+    auto count = db.prepare("PRAGMA page_count");
+    if (!count) return count.status();
+    auto row = count->step();
+    if (!row) return row.status();
+    if (*row) pages = count->column_int(0);
+  }
+  if (pages != 0) return Status::ok();
   if (read_only) return Status(Code::storage, "cannot create an encrypted database read-only");
   std::string size = "PRAGMA page_size=" + std::to_string(key.page_size());
   if (Status s = db.exec(size); !s) return s;

@@ -303,3 +303,29 @@ TEST_CASE("the VFS fails closed") {
     CHECK(db->key_binding()->uri(path).find("fskey=") != std::string::npos);
   }
 }
+
+TEST_CASE("an encrypted database works at every page size a key may have") {
+  for (const std::uint32_t size : {1024U, 2048U, 8192U, 65536U}) {
+    for (const bool wal : {true, false}) {
+      ScratchDir dir;
+      const std::string path = dir.file("sized.db");
+      INFO("page size " << size << (wal ? ", WAL" : ", rollback journal"));
+      auto key = create_key(path, pass("page size"), KeyOptions{size});
+      REQUIRE(key);
+      {
+        auto db = open_db(path, encrypted(*key, wal));
+        create_schema(*db);
+        add_clients(*db, 0, 50);
+        auto ps = db->prepare("PRAGMA page_size");
+        REQUIRE(ps);
+        REQUIRE(*ps->step());
+        CHECK(ps->column_int(0) == size);
+      }
+      auto db = open_db(path, encrypted(*key, wal));
+      auto n = db->prepare("SELECT count(*) FROM clients");
+      REQUIRE(n);
+      REQUIRE(*n->step());
+      CHECK(n->column_int(0) == 50);
+    }
+  }
+}
