@@ -27,7 +27,7 @@ std::int64_t system_now_ms() {
 struct Args {
   std::string name, role, team, user, device, case_id, actor, password_env;
   std::string kdf = "interactive";
-  std::string collection, id, public_key, since;
+  std::string collection, id, public_key, since, dest;
   double ttl_hours = 24;
   bool no_upload = false;
   int sync_within = 0, wipe_after = 0;
@@ -171,6 +171,12 @@ static int run_main(int argc, char** argv) {
                          "Only the entries about this case and the records in it");
   reader_option(export_cmd);
 
+  auto* backup = leaf(&app, "backup",
+                      "Write a consistent copy of the store to DEST (a new file), beside a "
+                      "running server; an encrypted store's copy stays encrypted",
+                      ctx.json);
+  backup->add_option("DEST", a.dest, "The copy's file (must not exist)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -196,6 +202,7 @@ static int run_main(int argc, char** argv) {
     return cmd::lease_set(ctx, given(within, a.sync_within), given(wipe, a.wipe_after));
   }
   if (*lease_show) return cmd::lease_show(ctx);
+  if (*backup) return cmd::backup(ctx, a.dest);
   if (*verify) return cmd::audit_verify(ctx, a.public_key);
   if (*history) return cmd::audit_history(ctx, a.collection, a.id);
   if (*export_cmd) return cmd::audit_export(ctx, a.since, a.user, a.case_id);

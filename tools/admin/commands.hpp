@@ -61,6 +61,12 @@ int audit_verify(const Context& ctx, const std::string& public_key);
 int audit_export(const Context& ctx, const std::string& since, const std::string& user,
                  const std::string& case_id);
 
+// A consistent copy of the store, taken beside a running server (server::StoreFile::backup):
+// `dest` is a new file; an encrypted store's copy stays encrypted under the same key (its
+// envelope goes to "<dest>.keys"). Prints the copy's size, log head and audit entries. To
+// restore, stop the server and put the copy (and envelope) in place as DATA_DIR/fieldsync.db.
+int backup(const Context& ctx, const std::string& dest);
+
 // Prints "error: <message>" on stderr; returns 1.
 int fail(const Status& s);
 

@@ -19,6 +19,7 @@
 // thread; each connection is then used by one thread at a time.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,18 @@ class StoreFile {
 
   // A new connection: writable (WAL, synchronous=FULL, busy timeout) or read-only.
   Result<std::unique_ptr<crypto::Database>> connect(bool writable) const;
+
+  // A consistent copy of the store, taken while servers and tools keep using it (SQLite's
+  // online backup, in one read transaction: the copy is the store as of one commit), written
+  // to `dest`, a new file in an existing folder; an encrypted store's copy is encrypted under
+  // the same key (its key envelope is copied to "<dest>.keys", mode 0600). The copy is then
+  // opened and checked (PRAGMA quick_check). Errors: Code::invalid_argument (dest exists, or
+  // its folder does not), Code::storage (naming the file; a failed copy is removed).
+  struct Backup {
+    std::uint64_t pages = 0;
+    std::uint64_t bytes = 0;
+  };
+  Result<Backup> backup(const std::string& dest) const;
 
   const std::string& path() const { return path_; }
   bool encrypted() const { return key_.has_value(); }

@@ -1,0 +1,86 @@
+// StoreFile::backup: a consistent copy of a live store with SQLite's online backup (contract
+// in store_file.hpp).
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "fieldsync/crypto/database.hpp"
+#include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/server/store_file.hpp"
+
+namespace fieldsync::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Removes what a failed backup left at `dest` (the copy, its journal or WAL, its envelope).
+void remove_copy(const std::string& dest) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-journal", "-wal", "-shm"}) fs::remove(dest + suffix, ec);
+  fs::remove(crypto::envelope_path(dest), ec);
+}
+
+Status copy_failed(const std::string& dest, const std::string& why) {
+  remove_copy(dest);
+  return Status(Code::storage, "backup to '" + dest + "' failed: " + why);
+}
+
+}  // namespace
+
+Result<StoreFile::Backup> StoreFile::backup(const std::string& dest) const {
+  std::error_code ec;
+  for (const std::string& p : {dest, crypto::envelope_path(dest), dest + "-wal"})
+    if (fs::exists(p, ec))
+      return Status(Code::invalid_argument, "'" + p + "' exists: a backup never overwrites a file");
+  const fs::path folder = fs::path(dest).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder, ec))
+    return Status(Code::invalid_argument, "folder '" + folder.string() + "' does not exist");
+
+  auto source = connect(false);
+  if (!source) return source.status();
+  if (key_) {
+    fs::copy_file(crypto::envelope_path(path_), crypto::envelope_path(dest), ec);
+    if (!ec)
+      fs::permissions(crypto::envelope_path(dest), fs::perms::owner_read | fs::perms::owner_write,
+                      fs::perm_options::replace, ec);
+    if (ec) return copy_failed(dest, "copying the key envelope: " + ec.message());
+  }
+  crypto::OpenOptions o;
+  o.create = true;
+  o.wal = false;  // the copied header brings the store's journal mode along
+  o.synchronous = "FULL";
+  o.key = key_ ? &*key_ : nullptr;
+  Backup out;
+  {
+    auto copy = crypto::Database::open(dest, o);
+    if (!copy) return copy_failed(dest, copy.status().message());
+    sqlite3_backup* b = sqlite3_backup_init((*copy)->handle(), "main", (*source)->handle(), "main");
+    if (!b) return copy_failed(dest, sqlite3_errmsg((*copy)->handle()));
+    // Every page in one step: one read transaction, so the copy is one commit's state. In WAL
+    // mode the store's writers go on meanwhile; a busy source is waited for.
+    int rc = SQLITE_BUSY;
+    for (int attempt = 0; attempt < 600 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED); ++attempt) {
+      rc = sqlite3_backup_step(b, -1);
+      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(100);
+    }
+    out.pages = static_cast<std::uint64_t>(sqlite3_backup_pagecount(b));
+    const int finished = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE || finished != SQLITE_OK)
+      return copy_failed(dest, sqlite3_errstr(rc != SQLITE_DONE ? rc : finished));
+  }
+  auto check = StoreFile(dest, key_).connect(false);
+  if (!check) return copy_failed(dest, check.status().message());
+  auto st = (*check)->prepare("PRAGMA quick_check");
+  if (!st) return copy_failed(dest, st.status().message());
+  auto row = st->step();
+  if (!row || !*row || st->column_text(0) != "ok")
+    return copy_failed(dest, "the copy does not pass quick_check");
+  auto size = (*check)->prepare("PRAGMA page_size");
+  if (!size) return copy_failed(dest, size.status().message());
+  if (auto r = size->step(); r && *r)
+    out.bytes = out.pages * static_cast<std::uint64_t>(size->column_int(0));
+  return out;
+}
+
+}  // namespace fieldsync::server
