@@ -1,7 +1,7 @@
 // The local replica on SQLite: tables, local writes (record + outbox in one transaction),
 // queries, and the ClientStore side used by the sync client.
 //
-// Tables (replica format 3; formats 1 and 2 are migrated on open):
+// Tables (replica format 4; formats 1 to 3 are migrated on open):
 //   meta(key PRIMARY KEY, value)        format, device, user, counter, hlc, cursor, schema,
 //                                       chain_head (hex: the link after the newest op of the
 //                                       device's chain of operations, sync/op_chain.hpp)
@@ -17,6 +17,11 @@
 //                                       chain_prev: the chain's link before the op
 //   reads(seq, collection, id, at_ms)   records opened on the device, not yet reported to the
 //                                       server's audit log
+//   sent(seq, op_id, op_json, chain_prev, acked_seq, acked_ms)
+//                                       operations the server acknowledged (kSentKeepMs), with
+//                                       their outbox seq and the server's sequence number: a
+//                                       server restored from a backup gets back those it lost
+//                                       (on_server_epoch)
 //   scope(item PRIMARY KEY, fetched)    the items the server last said this device may hold;
 //                                       fetched: its records arrived whole
 #include "fieldsync/client/replica.hpp"
@@ -90,6 +95,22 @@ CREATE TABLE reads(
   id TEXT NOT NULL,
   at_ms INTEGER NOT NULL);
 )sql";
+
+// Format 4: acknowledged operations, kept for a server restored from a backup.
+constexpr std::string_view kSentTables = R"sql(
+CREATE TABLE sent(
+  seq INTEGER PRIMARY KEY,
+  op_id TEXT NOT NULL UNIQUE,
+  op_json TEXT NOT NULL,
+  chain_prev BLOB,
+  acked_seq INTEGER NOT NULL,
+  acked_ms INTEGER NOT NULL);
+CREATE INDEX sent_by_acked_seq ON sent(acked_seq);
+)sql";
+
+// How long acknowledged operations are kept: a restore from a backup older than this loses
+// what they were (the lease's default wipe_after, 30 days).
+constexpr std::int64_t kSentKeepMs = 30LL * 24 * 3600 * 1000;
 
 // Chains the pending ops in outbox order starting from `start` (their content may have
 // changed, or they were never chained) and moves chain_head after the last.
@@ -183,6 +204,7 @@ Result<std::unique_ptr<Replica>> Replica::init(const std::string& path,
     if (Status t = db.exec(kCreateTables); !t) return t;
     if (Status t = db.exec(kScopeTables); !t) return t;
     if (Status t = db.exec(kChainTables); !t) return t;
+    if (Status t = db.exec(kSentTables); !t) return t;
     std::string signing_secret = crypto::to_hex(crypto::SigningKey::generate().secret());
     const std::pair<std::string_view, std::string> rows[] = {
         {"format", std::to_string(kReplicaFormat)},
@@ -231,12 +253,21 @@ Status Replica::require_unlocked() const {
 Status Replica::load_meta() {
   auto format = get_meta(*db_, "format");
   if (!format || !*format) return {Code::invalid_argument, path_ + " is not a fieldsync replica"};
+  if (**format == "3") {
+    Status migrated = crypto::in_transaction(*db_, [&]() -> Status {
+      if (Status s = db_->exec(kSentTables); !s) return s;
+      return set_meta(*db_, "format", std::to_string(kReplicaFormat));
+    });
+    if (!migrated) return migrated;
+    format = std::optional<std::string>(std::to_string(kReplicaFormat));
+  }
   if (**format == "1" || **format == "2") {
     const bool from_1 = **format == "1";
     Status migrated = crypto::in_transaction(*db_, [&]() -> Status {
       if (from_1)
         if (Status s = db_->exec(kScopeTables); !s) return s;
       if (Status s = db_->exec(kChainTables); !s) return s;
+      if (Status s = db_->exec(kSentTables); !s) return s;
       auto device = get_meta(*db_, "device");
       if (!device) return device.status();
       if (!*device) return Status(Code::storage, "corrupt replica " + path_ + ": no device id");
@@ -710,22 +741,67 @@ Status Replica::on_reads_noted(std::uint64_t through) {
   return st->bind(1, static_cast<std::int64_t>(through)).run();
 }
 
+Status Replica::on_server_epoch(const std::string& epoch, std::uint64_t head) {
+  if (Status u = require_unlocked(); !u) return u;
+  auto known = get_meta(*db_, "server_epoch");
+  if (!known) return known.status();
+  if (*known && **known == epoch) return Status::ok();
+  const bool restored = known->has_value();
+  const auto after = static_cast<std::int64_t>(head);
+  Status done = crypto::in_transaction(*db_, [&]() -> Status {
+    if (restored) {
+      // Their old outbox numbers put them before every newer pending op: the chain's order.
+      auto back = db_->prepare(
+          "INSERT INTO outbox(seq, op_id, op_json, status, chain_prev) "
+          "SELECT seq, op_id, op_json, 'pending', chain_prev FROM sent WHERE acked_seq > ?1");
+      if (!back) return back.status();
+      if (Status s = back->bind(1, after).run(); !s) return s;
+      auto drop = db_->prepare("DELETE FROM sent WHERE acked_seq > ?1");
+      if (!drop) return drop.status();
+      if (Status s = drop->bind(1, after).run(); !s) return s;
+      auto cursor = get_meta_uint(*db_, "cursor");
+      if (!cursor) return cursor.status();
+      if (*cursor > head)
+        if (Status s = set_meta(*db_, "cursor", std::to_string(head)); !s) return s;
+    }
+    return set_meta(*db_, "server_epoch", epoch);
+  });
+  if (done && restored) cursor_cache_ = std::min<std::uint64_t>(cursor_cache_, head);
+  return done;
+}
+
 Status Replica::on_ack(const std::vector<sync::OpResult>& results) {
   if (Status u = require_unlocked(); !u) return u;
+  const std::int64_t now_ms = now();
   return crypto::in_transaction(*db_, [&]() -> Status {
+    // An acknowledged op moves to `sent` with the server's sequence number.
+    auto keep = db_->prepare(
+        "INSERT OR REPLACE INTO sent(seq, op_id, op_json, chain_prev, acked_seq, acked_ms) "
+        "SELECT seq, op_id, op_json, chain_prev, ?2, ?3 FROM outbox WHERE op_id = ?1");
+    if (!keep) return keep.status();
     auto del = db_->prepare("DELETE FROM outbox WHERE op_id = ?1");
     if (!del) return del.status();
     auto rej = db_->prepare(
         "UPDATE outbox SET status = 'rejected', code = ?2, reason = ?3 WHERE op_id = ?1");
     if (!rej) return rej.status();
     for (const auto& r : results) {
-      Statement& st = r.status == sync::OpStatus::rejected ? *rej : *del;
-      st.bind(1, r.op);
-      if (r.status == sync::OpStatus::rejected) st.bind(2, code_name(r.code)).bind(3, r.reason);
-      if (Status s = st.run(); !s) return s;
-      if (Status s = st.reset(); !s) return s;
+      if (r.status == sync::OpStatus::rejected) {
+        rej->bind(1, r.op).bind(2, code_name(r.code)).bind(3, r.reason);
+        if (Status s = rej->run(); !s) return s;
+        if (Status s = rej->reset(); !s) return s;
+        continue;
+      }
+      keep->bind(1, r.op).bind(2, static_cast<std::int64_t>(r.seq)).bind(3, now_ms);
+      if (Status s = keep->run(); !s) return s;
+      if (Status s = keep->reset(); !s) return s;
+      del->bind(1, r.op);
+      if (Status s = del->run(); !s) return s;
+      if (Status s = del->reset(); !s) return s;
     }
-    return Status::ok();
+    auto prune = db_->prepare("DELETE FROM sent WHERE acked_ms < ?1");
+    if (!prune) return prune.status();
+    prune->bind(1, now_ms - kSentKeepMs);
+    return prune->run();
   });
 }
 

@@ -66,6 +66,9 @@ class RecordingStore final : public sync::ClientStore {
   Status mark_fetched(const std::vector<std::string>& items) override {
     return note(inner_.mark_fetched(items));
   }
+  Status on_server_epoch(const std::string& epoch, std::uint64_t head) override {
+    return note(inner_.on_server_epoch(epoch, head));
+  }
 
   const std::optional<Status>& error() const { return error_; }
 

@@ -228,6 +228,13 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   if (!file) return file.status();
   auto audit_key = audit::open_key(*file, key_path);
   if (!audit_key) return audit_key.status();
+  auto epoch = file->serving_epoch();
+  if (!epoch) return epoch.status();
+  if (epoch->renewed)
+    impl->log->warn(
+        "store {} is a restored backup: new epoch {}; devices will push again the operations "
+        "it lost",
+        path, epoch->id);
   SqliteStoreOptions store_options;
   store_options.key_file = c.key_file;
   store_options.audit_key = *audit_key;
@@ -242,6 +249,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->shared->max_queued_frames = c.max_queued_frames;
   impl->shared->max_queued_bytes = c.max_queued_bytes;
   impl->shared->head.store(*head);
+  impl->shared->epoch = epoch->id;
   DirectoryOptions directory_options;
   directory_options.audit_key = *audit_key;
   auto directory = Directory::open(impl->store->file(), directory_options);

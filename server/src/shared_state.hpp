@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -53,6 +54,7 @@ class SharedState {
   // The store's directory (devices, users, the lease); set once before serving.
   Directory* directory = nullptr;
   bool require_auth = false;
+  std::string epoch;  // the store's epoch (StoreFile::serving_epoch), told at welcome
   // The dashboard's sessions and API (web_api.hpp); set once before serving.
   WebContext* web = nullptr;
   // Runs blocking work (the dashboard's API: Argon2id, SQLite, waits for the writer) on a

@@ -1,12 +1,15 @@
 // StoreFile::backup: a consistent copy of a live store with SQLite's online backup (contract
 // in store_file.hpp).
+#include <sodium.h>
 #include <sqlite3.h>
 
+#include <array>
 #include <filesystem>
 #include <system_error>
 
 #include "fieldsync/crypto/database.hpp"
 #include "fieldsync/crypto/keys.hpp"
+#include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/store_file.hpp"
 
 namespace fieldsync::server {
@@ -76,10 +79,52 @@ Result<StoreFile::Backup> StoreFile::backup(const std::string& dest) const {
   auto row = st->step();
   if (!row || !*row || st->column_text(0) != "ok")
     return copy_failed(dest, "the copy does not pass quick_check");
+  // Whichever server serves this copy first gives it a new epoch (serving_epoch).
+  {
+    auto mark = StoreFile(dest, key_).connect(true);
+    if (!mark) return copy_failed(dest, mark.status().message());
+    if (Status s =
+            (*mark)->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('restore_pending', '1')");
+        !s)
+      return copy_failed(dest, s.message());
+  }
   auto size = (*check)->prepare("PRAGMA page_size");
   if (!size) return copy_failed(dest, size.status().message());
   if (auto r = size->step(); r && *r)
     out.bytes = out.pages * static_cast<std::uint64_t>(size->column_int(0));
+  return out;
+}
+
+Result<StoreFile::Epoch> StoreFile::serving_epoch() const {
+  auto db = connect(true);
+  if (!db) return db.status();
+  Epoch out;
+  Status done = crypto::in_transaction(**db, [&]() -> Status {
+    auto read = [&](const char* key) -> Result<std::string> {
+      auto st = (*db)->prepare("SELECT value FROM meta WHERE key = ?1");
+      if (!st) return st.status();
+      st->bind(1, std::string_view(key));
+      auto row = st->step();
+      if (!row) return row.status();
+      return *row ? st->column_text(0) : std::string();
+    };
+    auto epoch = read("epoch");
+    if (!epoch) return epoch.status();
+    auto pending = read("restore_pending");
+    if (!pending) return pending.status();
+    out.id = *epoch;
+    out.renewed = !pending->empty();
+    if (!out.id.empty() && !out.renewed) return Status::ok();
+    std::array<std::uint8_t, 16> bytes{};
+    randombytes_buf(bytes.data(), bytes.size());
+    out.id = crypto::to_hex(bytes);
+    auto st = (*db)->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('epoch', ?1)");
+    if (!st) return st.status();
+    st->bind(1, out.id);
+    if (Status s = st->run(); !s) return s;
+    return (*db)->exec("DELETE FROM meta WHERE key = 'restore_pending'");
+  });
+  if (!done) return annotate(done);
   return out;
 }
 

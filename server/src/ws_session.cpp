@@ -32,6 +32,7 @@ sync::ServerSessionConfig session_config(const SharedState& shared, std::string 
   sync::ServerSessionConfig c;
   c.require_auth = shared.require_auth;
   c.binding = std::move(binding);
+  c.epoch = shared.epoch;
   return c;
 }
 

@@ -121,6 +121,8 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   wipe_ = m.wipe;
   lease_ = m.lease;
   scoped_ = m.scoped && !m.wipe;
+  if (!m.epoch.empty())
+    if (Status s = store_.on_server_epoch(m.epoch, m.head); !s) return fail(s);
   std::vector<std::string> out;
   if (config_.history_only) {
     history_in_flight_ = true;

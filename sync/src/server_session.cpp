@@ -99,6 +99,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
     w.lease = lease_;
   }
   w.scoped = scoped_;
+  w.epoch = config_.epoch;
   a.send.push_back(encode(w));
   return a;
 }

@@ -69,6 +69,7 @@ struct Encoder {
     if (!m.role.empty()) o["role"] = m.role;
     if (m.wipe) o["wipe"] = true;
     if (m.scoped) o["scoped"] = true;
+    if (!m.epoch.empty()) o["epoch"] = m.epoch;
     if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
       o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
                     {"wipe_after_ms", m.lease.wipe_after_ms}};
@@ -554,6 +555,7 @@ Result<Message> decode(std::string_view frame) {
     m.role = r.str_or("role", "");
     m.wipe = r.boolean("wipe", false);
     m.scoped = r.boolean("scoped", false);
+    m.epoch = r.str_or("epoch", "");
     if (const json::value* lease = o.if_contains("lease")) {
       if (!lease->is_object()) return malformed("'lease' must be an object");
       Reader lr(lease->get_object());

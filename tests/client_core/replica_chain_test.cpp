@@ -1,6 +1,7 @@
 // The replica's side of the audit trail: its outbox is the device's chain of operations from
 // the genesis (also after enrolment rewrote the pending ops, and after a format-2 replica is
-// migrated), and the reads it keeps until the server noted them.
+// migrated), the reads it keeps until the server noted them, and the acknowledged ops it
+// keeps for a server restored from a backup.
 #include <string>
 #include <vector>
 
@@ -56,13 +57,13 @@ TEST_CASE("a format-2 replica's pending ops are chained from the genesis", "[rep
   {
     auto db = open_raw(path);
     REQUIRE(
-        db->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads;"
+        db->exec("ALTER TABLE outbox DROP COLUMN chain_prev; DROP TABLE reads; DROP TABLE sent;"
                  "DELETE FROM meta WHERE key = 'chain_head';"
                  "UPDATE meta SET value = '2' WHERE key = 'format';"));
   }
   auto r = Replica::open(path, credential(), options(clock));
   REQUIRE(r);
-  CHECK(query_int(path, "SELECT value FROM meta WHERE key = 'format'") == 3);
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key = 'format'") == 4);
   check_chain(**r);
   REQUIRE((*r)->put("clients", "c3", {{"name", FieldEdit::Kind::set, "Cleo"}}));
   check_chain(**r);
@@ -92,4 +93,56 @@ TEST_CASE("reads are kept until the server noted them, oldest first", "[replica]
   reads = r->pending_reads(10);
   REQUIRE(reads->size() == 1);
   CHECK(reads->at(0).id == "v1");
+}
+
+TEST_CASE("a restored server gets back the ops it acknowledged after its backup",
+          "[replica][audit]") {
+  TempDir dir;
+  FakeClock clock;
+  const std::string path = dir.file("r.db");
+  auto r = make_replica(path, clock);
+  for (const char* id : {"c1", "c2", "c3", "c4"})
+    REQUIRE(r->put("clients", id, {{"name", FieldEdit::Kind::set, id}}));
+  auto out = r->outbox();
+  REQUIRE(out);
+  REQUIRE(out->size() == 4);
+  std::vector<std::string> ids;
+  std::vector<crypto::Digest> links;
+  for (const auto& e : *out) {
+    ids.push_back(e.op.id);
+    auto link = r->chain_link_before(e.op.id);
+    REQUIRE(link);
+    REQUIRE(*link);
+    links.push_back(**link);
+  }
+  REQUIRE(r->on_server_epoch("epoch-1", 0));  // the first epoch seen is only remembered
+  // The server acknowledged all four as its entries 7 to 10, and the device pulled to 10.
+  std::vector<sync::OpResult> acks;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    acks.push_back(sync::OpResult{ids[i], sync::OpStatus::accepted, 7 + i, false, Code::ok, {}});
+  REQUIRE(r->on_ack(acks));
+  REQUIRE(r->apply_remote({}, 10));
+  REQUIRE(r->outbox()->empty());
+  REQUIRE(r->put("clients", "c5", {{"name", FieldEdit::Kind::set, "newer"}}));
+
+  SECTION("the same epoch again changes nothing") {
+    REQUIRE(r->on_server_epoch("epoch-1", 10));
+    CHECK(r->outbox()->size() == 1);
+    CHECK(r->cursor() == 10);
+  }
+  SECTION("a server restored to entry 8 gets 9 and 10 back first, chained as before") {
+    REQUIRE(r->on_server_epoch("epoch-2", 8));
+    auto again = r->outbox();
+    REQUIRE(again);
+    REQUIRE(again->size() == 3);
+    CHECK((*again)[0].op.id == ids[2]);
+    CHECK((*again)[1].op.id == ids[3]);
+    CHECK((*again)[2].op.id != ids[3]);  // the newer op comes after them
+    CHECK(*r->chain_link_before(ids[2]).value() == links[2]);
+    CHECK(*r->chain_link_before(ids[3]).value() == links[3]);
+    CHECK(r->cursor() == 8);
+    // Noticed once: the next welcome with the same epoch puts nothing back.
+    REQUIRE(r->on_server_epoch("epoch-2", 8));
+    CHECK(r->outbox()->size() == 3);
+  }
 }

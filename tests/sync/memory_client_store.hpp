@@ -81,6 +81,12 @@ struct MemoryClientStore : sync::ClientStore {
     return Status::ok();
   }
   Status mark_fetched(const std::vector<std::string>& /*items*/) override { return Status::ok(); }
+  // Keeps no acknowledged ops: only remembers the epoch.
+  Status on_server_epoch(const std::string& e, std::uint64_t /*head*/) override {
+    epoch = e;
+    return Status::ok();
+  }
+  std::string epoch;
 };
 
 }  // namespace fieldsync::test

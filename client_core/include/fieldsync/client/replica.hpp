@@ -42,7 +42,7 @@ namespace fieldsync::client {
 class FileLock;
 
 // The on-disk layout version of a replica (meta key "format").
-inline constexpr int kReplicaFormat = 3;
+inline constexpr int kReplicaFormat = 4;
 // The page cache of a replica's connection. A worker's caseload (a few MiB) then stays
 // decrypted in memory after its first read; see docs/PERFORMANCE.md.
 inline constexpr int kReplicaPageCacheKib = 8192;
@@ -215,6 +215,10 @@ class Replica final : public sync::ClientStore {
   Status mark_fetched(const std::vector<std::string>& items) override;
   Result<std::vector<sync::ReadEvent>> pending_reads(std::size_t limit) override;
   Status on_reads_noted(std::uint64_t through) override;
+  // A server restored from a backup (another epoch than the last one seen): the ops it
+  // acknowledged after `head` go back into the outbox, in their order and with their chain
+  // links, and the cursor moves back to `head`. The first epoch seen is only remembered.
+  Status on_server_epoch(const std::string& epoch, std::uint64_t head) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

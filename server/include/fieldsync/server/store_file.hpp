@@ -62,6 +62,15 @@ class StoreFile {
   };
   Result<Backup> backup(const std::string& dest) const;
 
+  // The store's epoch for a server about to serve it: a random id (32 hex digits) made with
+  // the store, and made anew (`renewed`) when the store is a copy written by backup() that no
+  // server has served yet, i.e. a restore. Devices compare it at welcome (Welcome::epoch).
+  struct Epoch {
+    std::string id;
+    bool renewed = false;
+  };
+  Result<Epoch> serving_epoch() const;
+
   const std::string& path() const { return path_; }
   bool encrypted() const { return key_.has_value(); }
   // `s` with the store's path in its message (once), keeping its code.

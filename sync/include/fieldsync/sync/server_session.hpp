@@ -52,6 +52,8 @@ struct ServerSessionConfig {
   crypto::Random* random = nullptr;
   // The transport's channel binding (e.g. a TLS exporter value), signed with the nonce.
   std::string binding{};
+  // The store's epoch, told to devices at welcome (Welcome::epoch).
+  std::string epoch{};
 };
 
 enum class DeviceState { active, revoked_may_upload, revoked, wiped };

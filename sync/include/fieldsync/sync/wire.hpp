@@ -106,6 +106,9 @@ struct Welcome {
   Lease lease{};  // the programme's offline lease (authenticated sessions)
   // The device holds a scope: a scope message follows the first pull that catches up.
   bool scoped = false;
+  // The store's epoch: a random id that changes when the server starts on a store restored
+  // from a backup. A device that saw another epoch pushes again what the server lost.
+  std::string epoch{};
 };
 
 // A device's signature over its chain of operations (op_chain.hpp), hex text: the link
