@@ -741,6 +741,17 @@ Status Replica::on_reads_noted(std::uint64_t through) {
   return st->bind(1, static_cast<std::int64_t>(through)).run();
 }
 
+std::size_t Replica::push_batch_hint() {
+  if (!db_) return 0;
+  auto v = get_meta_uint(*db_, "push_batch");
+  return v ? static_cast<std::size_t>(*v) : 0;
+}
+
+Status Replica::set_push_batch_hint(std::size_t ops) {
+  if (Status u = require_unlocked(); !u) return u;
+  return set_meta(*db_, "push_batch", std::to_string(ops));
+}
+
 Status Replica::on_server_epoch(const std::string& epoch, std::uint64_t head) {
   if (Status u = require_unlocked(); !u) return u;
   auto known = get_meta(*db_, "server_epoch");

@@ -20,6 +20,9 @@ using Clock = Transport::Clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kCloseTime{2000};
+// Operations per push: at most the protocol's usual batch, at least a few.
+constexpr std::size_t kMaxPushBatch = 500;
+constexpr std::size_t kMinPushBatch = 5;
 constexpr milliseconds kLiveTick{100};
 
 // Forwards to the replica and remembers the first local failure, so that a failed session
@@ -146,20 +149,39 @@ sync::ClientSessionConfig SyncClient::session_config(Transport& transport) const
   return sync::ClientSessionConfig{.device = replica_.device(),
                                    .user = replica_.user(),
                                    .schema_version = replica_.schema().version(),
+                                   .push_batch = push_batch_,
                                    .key = replica_.signing_key(),
                                    .binding = transport.binding()};
+}
+
+void SyncClient::adapt_push_batch(bool dropped_mid_push, bool pushed) {
+  std::size_t next = push_batch_;
+  if (dropped_mid_push)
+    next = std::max(kMinPushBatch, push_batch_ / 2);
+  else if (pushed)
+    next = std::min(kMaxPushBatch, push_batch_ * 2);
+  if (next == push_batch_) return;
+  push_batch_ = next;
+  log("push batch now " + std::to_string(next) + " operations");
+  (void)replica_.set_push_batch_hint(next);  // only a hint: a failure costs a slower start
 }
 
 SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outcome,
                                         Clock::time_point& deadline, milliseconds timeout,
                                         const std::stop_token* stop, bool& welcomed) {
   RecordingStore store(replica_);
+  if (push_batch_ == 0) {
+    const std::size_t hint = replica_.push_batch_hint();
+    push_batch_ = hint == 0 ? kMaxPushBatch : std::clamp(hint, kMinPushBatch, kMaxPushBatch);
+  }
   sync::ClientSession session(store, session_config(transport));
   const bool live = stop != nullptr;
   auto send_all = [&](std::vector<std::string> frames) {
     for (auto& f : frames) transport.send(std::move(f));
   };
   auto finish = [&](End end) {
+    adapt_push_batch(end == End::dropped && session.push_in_flight(),
+                     end == End::up_to_date && session.acked() > 0);
     outcome.pushed += session.acked();
     outcome.pulled += session.received();
     outcome.purged += session.purged();

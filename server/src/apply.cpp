@@ -145,6 +145,24 @@ Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& b
   return r;
 }
 
+// Whether the server already answered every op of the push (logged it, or recorded its
+// refusal); `refused_at[pos]` is the session's refusal at that position, if any.
+Result<bool> all_known(StoreTx& tx, const sync::SubmittedPush& push,
+                       const std::vector<const sync::RefusedOp*>& refused_at,
+                       const std::string& device) {
+  std::size_t next = 0;
+  for (const sync::RefusedOp* refused : refused_at) {
+    const sync::Op& op = refused ? refused->op : push.ops[next++];
+    auto seen = tx.find_op(op.id);
+    if (!seen) return seen.status();
+    if (*seen) continue;
+    auto refusal = tx.find_refusal(op.id, device);
+    if (!refusal) return refusal.status();
+    if (!*refusal) return false;
+  }
+  return true;
+}
+
 // One refused entry for a whole push that cannot be attributed to the device's chain.
 Result<std::vector<sync::OpResult>> refuse_push(StoreTx& tx, const sync::SubmittedPush& push,
                                                 const Status& why, std::int64_t now_ms) {
@@ -265,6 +283,14 @@ Result<std::vector<sync::OpResult>> apply_push(StoreTx& tx, const sync::Submitte
   } else {
     for (std::size_t i = 0; i < total; ++i)
       if (links[i] == (*held)->link) first_new = i + 1;
+    // A resend wholly behind the link the server holds: the device's push batch got smaller
+    // after an answer was lost (sync_client.cpp), so this push ends before the earlier one
+    // did. When the server holds every op of it, each gets its first answer again.
+    if (!first_new) {
+      auto known = all_known(tx, push, refused_at, chain.device);
+      if (!known) return known.status();
+      if (*known) first_new = total;
+    }
   }
   if (!first_new)
     return refuse_push(

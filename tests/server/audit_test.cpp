@@ -355,6 +355,20 @@ TEST_CASE("signed pushes extend the device's chain and verify with its key", "[a
     CHECK(r.batches == 2);
     CHECK(r.ops == 3);
   }
+  SECTION("a smaller resend wholly behind the server's link: every op answered again") {
+    // The device lost the answer to ops 1-2 and sends op 1 alone (its batch got smaller).
+    auto again = apply(s, d.push(ops, 1, 1));
+    REQUIRE(again.size() == 1);
+    CHECK(again.at(0).status == sync::OpStatus::duplicate);
+    CHECK(again.at(0).seq == first.at(0).seq);
+    auto next = apply(s, d.push(ops, 2, 3));  // and the chain goes on from op 2
+    CHECK(next.at(0).status == sync::OpStatus::duplicate);
+    CHECK(next.at(1).status == sync::OpStatus::accepted);
+    auto r = s.verify();
+    INFO((r.problem ? r.problem->what : ""));
+    CHECK_FALSE(r.problem);
+    CHECK(r.ops == 3);
+  }
   SECTION("a push that skips an op breaks the chain and is refused whole") {
     auto skipped = apply(s, d.push(ops, 4, 5));
     for (const auto& r : skipped) {

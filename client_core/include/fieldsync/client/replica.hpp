@@ -149,6 +149,10 @@ class Replica final : public sync::ClientStore {
   // An authenticated sync ended well (now, by the replica's clock): the lease clock restarts,
   // with the programme's current lease.
   Status record_checkin(const sync::Lease& lease);
+  // How many operations the sync client puts in one push (SyncClient adapts it to the link and
+  // keeps it here, so that the next run starts from it); 0 when never set.
+  std::size_t push_batch_hint();
+  Status set_push_batch_hint(std::size_t ops);
   // Destroys a replica and its keys: the key envelope is overwritten and removed first (what
   // is left cannot be decrypted), then every other file. No Replica may have it open.
   static Status destroy(const std::string& path);

@@ -113,12 +113,17 @@ class SyncClient {
                   const std::stop_token* stop, bool& welcomed);
   std::chrono::milliseconds backoff_delay(int attempt);
   sync::ClientSessionConfig session_config(Transport& transport) const;
+  // Halves the push batch after a connection dropped with a push unanswered (a link that
+  // carries less than a batch between two drops would never get one through), doubles it
+  // after a sync that got pushes through; kept in the replica.
+  void adapt_push_batch(bool dropped_mid_push, bool pushed);
   void log(std::string_view message) const;
 
   Replica& replica_;
   SyncClientOptions options_;
   std::unique_ptr<crypto::Random> own_random_;
   std::atomic<bool> local_change_{false};
+  std::size_t push_batch_ = 0;  // ops per push; set from the replica; the session thread only
 };
 
 }  // namespace fieldsync::client

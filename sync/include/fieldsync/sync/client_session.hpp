@@ -112,6 +112,8 @@ class ClientSession {
   std::vector<std::string> on_local_change();
 
   bool welcomed() const { return welcomed_; }
+  // A push was sent and not answered yet.
+  bool push_in_flight() const { return push_batch_in_flight_.has_value(); }
   // Who the server knows this device as (from an authenticated welcome; empty otherwise).
   const std::string& server_user() const { return server_user_; }
   const std::string& server_role() const { return server_role_; }
