@@ -752,13 +752,13 @@ Status Replica::set_push_batch_hint(std::size_t ops) {
   return set_meta(*db_, "push_batch", std::to_string(ops));
 }
 
-Status Replica::on_server_epoch(const std::string& epoch, std::uint64_t head) {
+Status Replica::on_server_epoch(const std::string& epoch, std::uint64_t base) {
   if (Status u = require_unlocked(); !u) return u;
   auto known = get_meta(*db_, "server_epoch");
   if (!known) return known.status();
   if (*known && **known == epoch) return Status::ok();
   const bool restored = known->has_value();
-  const auto after = static_cast<std::int64_t>(head);
+  const auto after = static_cast<std::int64_t>(base);
   Status done = crypto::in_transaction(*db_, [&]() -> Status {
     if (restored) {
       // Their old outbox numbers put them before every newer pending op: the chain's order.
@@ -770,14 +770,20 @@ Status Replica::on_server_epoch(const std::string& epoch, std::uint64_t head) {
       auto drop = db_->prepare("DELETE FROM sent WHERE acked_seq > ?1");
       if (!drop) return drop.status();
       if (Status s = drop->bind(1, after).run(); !s) return s;
+      // A refusal recorded after the backup is lost with it, and the device's chain runs
+      // through the refused op: send it again (a refusal the server kept is answered again).
+      if (Status s = db_->exec("UPDATE outbox SET status = 'pending', code = NULL, reason = NULL "
+                               "WHERE status = 'rejected'");
+          !s)
+        return s;
       auto cursor = get_meta_uint(*db_, "cursor");
       if (!cursor) return cursor.status();
-      if (*cursor > head)
-        if (Status s = set_meta(*db_, "cursor", std::to_string(head)); !s) return s;
+      if (*cursor > base)
+        if (Status s = set_meta(*db_, "cursor", std::to_string(base)); !s) return s;
     }
     return set_meta(*db_, "server_epoch", epoch);
   });
-  if (done && restored) cursor_cache_ = std::min<std::uint64_t>(cursor_cache_, head);
+  if (done && restored) cursor_cache_ = std::min<std::uint64_t>(cursor_cache_, base);
   return done;
 }
 

@@ -69,8 +69,8 @@ class RecordingStore final : public sync::ClientStore {
   Status mark_fetched(const std::vector<std::string>& items) override {
     return note(inner_.mark_fetched(items));
   }
-  Status on_server_epoch(const std::string& epoch, std::uint64_t head) override {
-    return note(inner_.on_server_epoch(epoch, head));
+  Status on_server_epoch(const std::string& epoch, std::uint64_t base) override {
+    return note(inner_.on_server_epoch(epoch, base));
   }
 
   const std::optional<Status>& error() const { return error_; }
@@ -181,7 +181,7 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
   };
   auto finish = [&](End end) {
     adapt_push_batch(end == End::dropped && session.push_in_flight(),
-                     end == End::up_to_date && session.acked() > 0);
+                     end != End::dropped && end != End::failed && session.acked() > 0);
     outcome.pushed += session.acked();
     outcome.pulled += session.received();
     outcome.purged += session.purged();

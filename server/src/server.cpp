@@ -232,9 +232,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   if (!epoch) return epoch.status();
   if (epoch->renewed)
     impl->log->warn(
-        "store {} is a restored backup: new epoch {}; devices will push again the operations "
-        "it lost",
-        path, epoch->id);
+        "store {} is a restored backup: new epoch {} from log entry {}; devices will push again "
+        "the operations it lost",
+        path, epoch->id, epoch->base);
   SqliteStoreOptions store_options;
   store_options.key_file = c.key_file;
   store_options.audit_key = *audit_key;
@@ -250,6 +250,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   impl->shared->max_queued_bytes = c.max_queued_bytes;
   impl->shared->head.store(*head);
   impl->shared->epoch = epoch->id;
+  impl->shared->epoch_base = epoch->base;
   DirectoryOptions directory_options;
   directory_options.audit_key = *audit_key;
   auto directory = Directory::open(impl->store->file(), directory_options);

@@ -55,6 +55,7 @@ class SharedState {
   Directory* directory = nullptr;
   bool require_auth = false;
   std::string epoch;  // the store's epoch (StoreFile::serving_epoch), told at welcome
+  std::uint64_t epoch_base = 0;
   // The dashboard's sessions and API (web_api.hpp); set once before serving.
   WebContext* web = nullptr;
   // Runs blocking work (the dashboard's API: Argon2id, SQLite, waits for the writer) on a

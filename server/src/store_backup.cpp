@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <charconv>
 #include <filesystem>
 #include <system_error>
 
@@ -112,8 +113,13 @@ Result<StoreFile::Epoch> StoreFile::serving_epoch() const {
     if (!epoch) return epoch.status();
     auto pending = read("restore_pending");
     if (!pending) return pending.status();
+    auto base = read("epoch_base");
+    if (!base) return base.status();
     out.id = *epoch;
     out.renewed = !pending->empty();
+    std::uint64_t stored_base = 0;
+    std::from_chars(base->data(), base->data() + base->size(), stored_base);
+    out.base = stored_base;
     if (!out.id.empty() && !out.renewed) return Status::ok();
     std::array<std::uint8_t, 16> bytes{};
     randombytes_buf(bytes.data(), bytes.size());
@@ -122,6 +128,18 @@ Result<StoreFile::Epoch> StoreFile::serving_epoch() const {
     if (!st) return st.status();
     st->bind(1, out.id);
     if (Status s = st->run(); !s) return s;
+    if (out.renewed) {
+      // Everything up to the copy's head is the backup's; devices put back what came after.
+      auto head = (*db)->prepare("SELECT COALESCE(MAX(seq), 0) FROM log");
+      if (!head) return head.status();
+      auto row = head->step();
+      if (!row) return row.status();
+      out.base = static_cast<std::uint64_t>(head->column_int(0));
+      auto put = (*db)->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('epoch_base', ?1)");
+      if (!put) return put.status();
+      put->bind(1, std::to_string(out.base));
+      if (Status s = put->run(); !s) return s;
+    }
     return (*db)->exec("DELETE FROM meta WHERE key = 'restore_pending'");
   });
   if (!done) return annotate(done);

@@ -33,6 +33,7 @@ sync::ServerSessionConfig session_config(const SharedState& shared, std::string 
   c.require_auth = shared.require_auth;
   c.binding = std::move(binding);
   c.epoch = shared.epoch;
+  c.epoch_base = shared.epoch_base;
   return c;
 }
 

@@ -122,7 +122,7 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   lease_ = m.lease;
   scoped_ = m.scoped && !m.wipe;
   if (!m.epoch.empty())
-    if (Status s = store_.on_server_epoch(m.epoch, m.head); !s) return fail(s);
+    if (Status s = store_.on_server_epoch(m.epoch, m.epoch_base); !s) return fail(s);
   std::vector<std::string> out;
   if (config_.history_only) {
     history_in_flight_ = true;

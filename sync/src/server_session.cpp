@@ -100,6 +100,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
   }
   w.scoped = scoped_;
   w.epoch = config_.epoch;
+  w.epoch_base = config_.epoch_base;
   a.send.push_back(encode(w));
   return a;
 }

@@ -70,6 +70,7 @@ struct Encoder {
     if (m.wipe) o["wipe"] = true;
     if (m.scoped) o["scoped"] = true;
     if (!m.epoch.empty()) o["epoch"] = m.epoch;
+    if (m.epoch_base != 0) o["epoch_base"] = m.epoch_base;
     if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
       o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
                     {"wipe_after_ms", m.lease.wipe_after_ms}};
@@ -556,6 +557,7 @@ Result<Message> decode(std::string_view frame) {
     m.wipe = r.boolean("wipe", false);
     m.scoped = r.boolean("scoped", false);
     m.epoch = r.str_or("epoch", "");
+    if (o.contains("epoch_base")) m.epoch_base = r.u64("epoch_base");
     if (const json::value* lease = o.if_contains("lease")) {
       if (!lease->is_object()) return malformed("'lease' must be an object");
       Reader lr(lease->get_object());

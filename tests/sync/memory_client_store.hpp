@@ -82,7 +82,7 @@ struct MemoryClientStore : sync::ClientStore {
   }
   Status mark_fetched(const std::vector<std::string>& /*items*/) override { return Status::ok(); }
   // Keeps no acknowledged ops: only remembers the epoch.
-  Status on_server_epoch(const std::string& e, std::uint64_t /*head*/) override {
+  Status on_server_epoch(const std::string& e, std::uint64_t /*base*/) override {
     epoch = e;
     return Status::ok();
   }

@@ -219,10 +219,11 @@ class Replica final : public sync::ClientStore {
   Status mark_fetched(const std::vector<std::string>& items) override;
   Result<std::vector<sync::ReadEvent>> pending_reads(std::size_t limit) override;
   Status on_reads_noted(std::uint64_t through) override;
-  // A server restored from a backup (another epoch than the last one seen): the ops it
-  // acknowledged after `head` go back into the outbox, in their order and with their chain
-  // links, and the cursor moves back to `head`. The first epoch seen is only remembered.
-  Status on_server_epoch(const std::string& epoch, std::uint64_t head) override;
+  // A server restored from a backup that holds its log up to `base` (another epoch than the
+  // last one seen): the ops it acknowledged after `base` go back into the outbox, in their
+  // order and with their chain links, rejected ops are sent again (their refusals may be lost
+  // too), and the cursor moves back to `base`. The first epoch seen is only remembered.
+  Status on_server_epoch(const std::string& epoch, std::uint64_t base) override;
 
  private:
   Replica(std::string path, ReplicaOptions options);

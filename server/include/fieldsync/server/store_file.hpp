@@ -68,6 +68,7 @@ class StoreFile {
   struct Epoch {
     std::string id;
     bool renewed = false;
+    std::uint64_t base = 0;  // the log's head when the epoch began (0: never restored)
   };
   Result<Epoch> serving_epoch() const;
 

@@ -77,12 +77,12 @@ class ClientStore {
     return std::vector<ReadEvent>{};
   }
   virtual Status on_reads_noted(std::uint64_t /*through*/) { return Status::ok(); }
-  // The server's store epoch and head at welcome, before anything is pushed or pulled. A store
-  // that remembers acknowledged ops puts back into the outbox those the server acknowledged
-  // after `head` when the epoch is not the one it last saw (the server was restored from a
-  // backup), and moves its cursor back to `head`.
+  // The server's store epoch and its base (Welcome) at welcome, before anything is pushed or
+  // pulled. A store that remembers acknowledged ops puts back into the outbox those the server
+  // acknowledged after `base` when the epoch is not the one it last saw (the server was
+  // restored from a backup holding the log up to `base`), and moves its cursor back to `base`.
   // Pure: a store that wraps another must pass it on.
-  virtual Status on_server_epoch(const std::string& epoch, std::uint64_t head) = 0;
+  virtual Status on_server_epoch(const std::string& epoch, std::uint64_t base) = 0;
 };
 
 struct ClientSessionConfig {

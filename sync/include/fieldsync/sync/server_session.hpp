@@ -52,8 +52,9 @@ struct ServerSessionConfig {
   crypto::Random* random = nullptr;
   // The transport's channel binding (e.g. a TLS exporter value), signed with the nonce.
   std::string binding{};
-  // The store's epoch, told to devices at welcome (Welcome::epoch).
+  // The store's epoch and its base, told to devices at welcome (Welcome::epoch, epoch_base).
   std::string epoch{};
+  std::uint64_t epoch_base = 0;
 };
 
 enum class DeviceState { active, revoked_may_upload, revoked, wiped };

@@ -109,6 +109,9 @@ struct Welcome {
   // The store's epoch: a random id that changes when the server starts on a store restored
   // from a backup. A device that saw another epoch pushes again what the server lost.
   std::string epoch{};
+  // The log's head when the epoch began: a restored store's entries up to it are the backup's,
+  // those after it are new. 0 for a store that was never restored.
+  std::uint64_t epoch_base = 0;
 };
 
 // A device's signature over its chain of operations (op_chain.hpp), hex text: the link
