@@ -10,37 +10,13 @@
 #include <CLI/CLI.hpp>
 
 #include "common/guarded_main.hpp"
+#include "common/host_port.hpp"
 #include "fieldsync/crypto/keys.hpp"
 #include "fieldsync/server/server.hpp"
 
 namespace {
 
-struct ListenAddress {
-  std::string host;     // as the server resolves it ("::1", "127.0.0.1", "localhost")
-  std::string display;  // as given ("[::1]", ...), for the "listening on" line
-  std::uint16_t port = 0;
-};
-
-// HOST:PORT, with IPv6 hosts in brackets: "[::1]:8700".
-std::optional<ListenAddress> parse_listen(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
-  ListenAddress out;
-  out.display = text.substr(0, colon);
-  out.host = out.display;
-  if (out.host.front() == '[') {
-    if (out.host.size() < 3 || out.host.back() != ']') return std::nullopt;
-    out.host = out.host.substr(1, out.host.size() - 2);
-  } else if (out.host.find(':') != std::string::npos) {
-    return std::nullopt;  // an IPv6 address needs brackets
-  }
-  const std::string port = text.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) return std::nullopt;
-  out.port = static_cast<std::uint16_t>(value);
-  return out;
-}
+using fieldsync::tools::parse_host_port;
 
 // True when `file` lies inside `dir`: a copy of the directory would then carry its key along.
 bool is_inside(const std::string& file, const std::string& dir) {
@@ -152,7 +128,7 @@ static int run_main(int argc, char** argv) {
   if (app.count("--new-key-file") > 0) return write_new_key_file(new_key_file);
   if (data_dir.empty()) return app.exit(CLI::RequiredError("--data"));
 
-  auto addr = parse_listen(listen);
+  auto addr = parse_host_port(listen);
   if (!addr) {
     std::cerr << "fieldsync-server: bad --listen '" << listen
               << "': expected HOST:PORT (an IPv6 host in brackets), port 0-65535\n";

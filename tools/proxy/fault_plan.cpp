@@ -18,26 +18,6 @@ std::uint64_t SeededRng::between(std::uint64_t lo, std::uint64_t hi) {
   return span == 0 ? next() : lo + next() % span;
 }
 
-std::optional<HostPort> parse_host_port(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
-  HostPort out;
-  out.display = text.substr(0, colon);
-  out.host = out.display;
-  if (out.host.front() == '[') {
-    if (out.host.size() < 3 || out.host.back() != ']') return std::nullopt;
-    out.host = out.host.substr(1, out.host.size() - 2);
-  } else if (out.host.find(':') != std::string::npos) {
-    return std::nullopt;  // an IPv6 address needs brackets
-  }
-  const std::string port = text.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) return std::nullopt;
-  out.port = static_cast<std::uint16_t>(value);
-  return out;
-}
-
 std::string check(const FaultOptions& o) {
   if (o.latency_ms < 0) return "--latency-ms must not be negative";
   if (o.bandwidth_kbit < 0) return "--bandwidth-kbit must not be negative";

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "common/host_port.hpp"
+
 namespace fieldsync::proxy {
 
 // splitmix64: small, fast and the same on every platform, so a seed replays anywhere.
@@ -21,14 +23,8 @@ class SeededRng {
   std::uint64_t state_;
 };
 
-struct HostPort {
-  std::string host;     // as resolved ("::1", "127.0.0.1", "localhost")
-  std::string display;  // as given ("[::1]"), for messages
-  std::uint16_t port = 0;
-};
-
-// HOST:PORT, with IPv6 hosts in brackets ("[::1]:8700"); nullopt when malformed.
-std::optional<HostPort> parse_host_port(const std::string& text);
+using tools::HostPort;
+using tools::parse_host_port;
 
 struct FaultOptions {
   std::uint64_t seed = 1;
