@@ -695,7 +695,12 @@ Result<std::vector<sync::Op>> Replica::pending_ops(std::size_t limit,
 
 Result<std::optional<crypto::Digest>> Replica::chain_link_before(const std::string& op_id) {
   if (Status u = require_unlocked(); !u) return u;
-  auto st = db_->prepare("SELECT chain_prev FROM outbox WHERE op_id = ?1");
+  // Also among the acknowledged ops: another process syncing this replica at the same time
+  // may have had it acknowledged since this one read its pending ops (the server then answers
+  // it again).
+  auto st = db_->prepare(
+      "SELECT chain_prev FROM outbox WHERE op_id = ?1 "
+      "UNION ALL SELECT chain_prev FROM sent WHERE op_id = ?1 LIMIT 1");
   if (!st) return st.status();
   auto row = st->bind(1, op_id).step();
   if (!row) return row.status();
