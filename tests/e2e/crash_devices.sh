@@ -39,11 +39,6 @@ stop_live() {
   live=()
 }
 trap 'stop_live; cleanup' EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  echo "  seed $seed (replay: SEED=$seed $0 $bin)" >&2
-  exit 1
-}
 
 mkdir -p "$data"
 ADMIN() { "$bin/fieldsync-admin" --data "$data" "$@"; }
@@ -52,26 +47,11 @@ for u in w1 w2 w3 w4; do ADMIN user add "$u" --role worker --team north >/dev/nu
 ADMIN user add lee --role lead --team north >/dev/null
 launch_server
 
-export PASS="a long passphrase"
-dev() { local name=$1; shift; "$bin/fieldsync" --replica "$work/$name.db" --passphrase-env PASS "$@"; }
 devices="d1 d2 d3 d4"
 declare -A user_of=([d1]=w1 [d2]=w2 [d3]=w3 [d4]=w4 [lead]=lee)
-declare -A device_id=()
-for d in $devices lead; do
-  dev "$d" init --kdf minimum >/dev/null
-  dev "$d" enroll --server "$url" --code "$(enroll_code "$data" "${user_of[$d]}")" >/dev/null
-  device_id[$d]=$(dev "$d" info | sed -n 's/^  device //p')
-  [ -n "${device_id[$d]}" ] || fail "no device id for $d"
-  echo 0 >"$work/made.$d"
-done
+# shellcheck disable=SC2086  # $devices is a list of names
+enrol_devices $devices lead
 
-# edit DEV ARGS...: one offline write (one operation), counted in $work/made.DEV.
-edit() {
-  local d=$1
-  shift
-  dev "$d" "$@" >/dev/null 2>>"$work/errors.$d" || { echo "edit failed: $*" >>"$work/errors.$d"; return 1; }
-  echo $(($(cat "$work/made.$d") + 1)) >"$work/made.$d"
-}
 
 # The case all four share: everyone's visits on it reach every device.
 edit d1 put clients cl-shared name="Shared client" preferred_language=en

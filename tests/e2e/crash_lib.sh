@@ -16,9 +16,52 @@
 #   check_converged LEAD NAME...  for each collection, every record in $work/list.NAME.COLL
 #                                 is in $work/list.LEAD.COLL with the same fields, and the lead
 #                                 holds nothing the workers do not (lists from `list --json`)
+#   fail MESSAGE                  as lib.sh's, with the seed and the line that replays the run
+#   dev NAME ARGS...              the fieldsync client on replica $work/NAME.db
+#   enrol_devices NAME...         a replica for each NAME, enrolled for ${user_of[NAME]} at
+#                                 $url; sets device_id[NAME] and a zero edit count
+#   edit DEV ARGS...              one offline write (one operation) on DEV, counted in
+#                                 $work/made.DEV; a failure is logged in $work/errors.DEV and
+#                                 returns 1
 t_start=$(date +%s%3N)
 port=""
 server_run=0
+
+export PASS="a long passphrase"
+declare -gA device_id=()
+
+fail() {
+  echo "FAIL: $*" >&2
+  echo "  seed $seed (replay: SEED=$seed $0 $bin)" >&2
+  exit 1
+}
+
+dev() {
+  local name=$1
+  shift
+  "$bin/fieldsync" --replica "$work/$name.db" --passphrase-env PASS "$@"
+}
+
+enrol_devices() {
+  local d
+  for d in "$@"; do
+    dev "$d" init --kdf minimum >/dev/null
+    dev "$d" enroll --server "$url" --code "$(enroll_code "$data" "${user_of[$d]}")" >/dev/null
+    device_id[$d]=$(dev "$d" info | sed -n 's/^  device //p')
+    [ -n "${device_id[$d]}" ] || fail "no device id for $d"
+    echo 0 >"$work/made.$d"
+  done
+}
+
+edit() {
+  local d=$1
+  shift
+  if ! dev "$d" "$@" >>"$work/edits.$d" 2>>"$work/errors.$d"; then
+    echo "edit failed: $*" >>"$work/errors.$d"
+    return 1
+  fi
+  echo $(($(cat "$work/made.$d") + 1)) >"$work/made.$d"
+}
 
 ms_sleep() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 elapsed() {
