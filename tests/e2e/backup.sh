@@ -41,8 +41,16 @@ run_case() {
   ) &
   local pusher=$!
   pids+=("$pusher")
+  # The first copy waits for the device's first batch to be in (a slow sanitizer build may
+  # take longer than any fixed sleep), so each copy holds operations.
+  local tries=0
+  until curl -sf --max-time 5 "http://$addr/healthz" | grep -qv '"head":0}'; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 300 ] || fail "$name: the device's first push never arrived"
+    sleep 0.1
+  done
   for n in 1 2 3; do
-    sleep 0.5
+    [ "$n" = 1 ] || sleep 0.5
     mkdir -p "$work/$name-copy$n"
     ADMIN backup "$work/$name-copy$n/fieldsync.db" --json >"$work/$name-backup$n.json" ||
       fail "$name: backup $n failed"
