@@ -92,13 +92,14 @@ std::int64_t system_now_ms() {
 Result<std::unique_ptr<Reader>> open_reader(const StoreFile& file) {
   auto db = file.connect(/*writable=*/false);
   if (!db) return db.status();
-  // ?4 NULL: every entry; else only those the scope sees (ScopeSet::sees, in SQL).
+  // ?4 NULL: every entry; else only those the scope sees (ScopeSet::sees, in SQL; ?6 = 1 is
+  // ScopeSet::itemless_only).
   auto entries = prep(**db,
                       "SELECT l.seq, l.op_json, l.skewed, r.scope_item, r.created_by FROM log l "
                       "LEFT JOIN records r ON r.collection = l.collection AND r.id = l.record "
                       "WHERE l.seq > ?1 AND l.device <> ?2 AND (?4 IS NULL "
-                      "OR r.scope_item IN (SELECT value FROM json_each(?4)) "
-                      "OR (r.scope_item NOT LIKE 'c:%' "
+                      "OR (?6 = 0 AND r.scope_item IN (SELECT value FROM json_each(?4))) "
+                      "OR (r.scope_item NOT LIKE 'c:%' AND (?6 = 0 OR r.scope_item = '') "
                       "AND r.created_by IN (SELECT value FROM json_each(?5)))) "
                       "ORDER BY l.seq LIMIT ?3");
   if (!entries) return entries.status();
@@ -460,9 +461,11 @@ Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t l
         .bind(2, exclude_device)
         .bind(3, static_cast<std::int64_t>(limit) + 1);
     if (scope && !scope->all) {
-      r.entries.bind(4, json_list(scope->items)).bind(5, json_list(scope->creators));
+      r.entries.bind(4, json_list(scope->items))
+          .bind(5, json_list(scope->creators))
+          .bind(6, std::int64_t{scope->itemless_only ? 1 : 0});
     } else {
-      r.entries.bind_null(4).bind_null(5);
+      r.entries.bind_null(4).bind_null(5).bind(6, std::int64_t{0});
     }
     std::size_t bytes = 0;
     for (;;) {

@@ -36,6 +36,7 @@ bool Visibility::sees_creator(const std::string& user) const {
 
 bool Visibility::sees(const EntryScope& scope) const {
   if (all) return true;
+  if (itemless_only) return scope.item.empty() && sees_creator(scope.creator);
   if (!scope.item.empty() && contains(scope.item)) return true;
   return !is_case_item(scope.item) && sees_creator(scope.creator);
 }

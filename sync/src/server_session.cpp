@@ -168,6 +168,7 @@ SessionActions ServerSession::on_scope(const Result<Visibility>& scope,
                                           why.message() + "; try again later");
   }
   visibility_ = *scope;
+  bootstrap_filter_ = Visibility{false, {}, visibility_.creators, true};
   if (phase_ == Phase::scoping) {
     saved_items_ = *saved;
     // The device holds the saved items if its digest says so; else it gets the whole set.
@@ -540,6 +541,15 @@ SessionActions ServerSession::handle(const Pull& m) {
     // A live fill is running; the client's pull replaces it (same data, from its cursor).
     read_is_internal_ = false;
   }
+  if (scoped_ && !bootstrap_checked_) {
+    bootstrap_checked_ = true;
+    // A device that has pulled nothing and holds no item (a replica's digest is empty before
+    // its first scope frame) gets its items whole by fetch after this read: the read can
+    // skip their history. Any later pull of the session reads normally.
+    const bool holds_nothing =
+        hello_->scope.empty() || hello_->scope == scope_digest(std::vector<std::string>{});
+    bootstrapping_ = m.cursor == 0 && hello_->cursor == 0 && holds_nothing;
+  }
   SessionActions a;
   a.read = Pull{m.cursor, std::clamp<std::uint32_t>(m.limit, 1, config_.max_pull)};
   read_in_flight_ = true;
@@ -607,6 +617,7 @@ SessionActions ServerSession::on_read(Changes changes) {
   a.send.push_back(encode(changes));
   if (!more) {
     live_ = true;
+    bootstrapping_ = false;  // caught up: the scope frame below brings the items
     if (live_gap_) {
       a.read = read_more(sent_cursor_).read;
     } else if (scoped_ && (!scope_announced_ || announce_pending_)) {

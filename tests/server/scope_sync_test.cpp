@@ -332,6 +332,57 @@ TEST_CASE("scopes: workers never receive each other's unshared cases, their lead
   p.verify_audit();
 }
 
+TEST_CASE("scopes: a new device starts from the records' current state, not their history",
+          "[scope]") {
+  Programme p;
+  Device ana(p, "ana");
+  Device ben(p, "ben");
+  open_case(ana, "ana1", "ana");
+  open_case(ben, "ben1", "ben");
+  // History the new device must not replay: ten edits of one case, and a task that refers to
+  // no case (it follows its creator, so it comes through the log).
+  for (int i = 0; i < 10; ++i)
+    ana.put("cases", "case-ana1", {{"status", Kind::set, i % 2 ? "planning" : "assessment"}});
+  ana.put("tasks", "task-loose", {{"title", Kind::set, "call the housing office"}});
+  ana.sync();
+  ben.sync();
+
+  Device lea(p, "lea");
+  auto first = lea.sync();
+  CHECK(first.pulled == 1);             // the case-less task only
+  CHECK(first.snapshot_records == 8);   // two clients, cases, visits and notes, whole
+  for (const char* tag : {"ana1", "ben1"}) {
+    INFO(tag);
+    CHECK(lea.has("cases", std::string("case-") + tag));
+    CHECK(lea.has("visits", std::string("visit-") + tag));
+  }
+  CHECK(lea.has("tasks", "task-loose"));
+  // The same records as the device that wrote them, field by field.
+  for (const char* c : {"cases", "clients", "visits", "notes", "tasks"}) {
+    INFO(c);
+    auto mine = ana.replica->list(c);
+    auto theirs = lea.replica->list(c);
+    REQUIRE(mine);
+    REQUIRE(theirs);
+    for (const auto& r : *mine) {
+      auto same = lea.replica->get(c, r.id);
+      REQUIRE(same);
+      REQUIRE(*same);
+      CHECK(boost::json::serialize(client::to_json(**same)) ==
+            boost::json::serialize(client::to_json(r)));
+    }
+  }
+  // Then by cursor, as any device: one edit arrives as one log entry.
+  CHECK(lea.replica->cursor() == store_query_int(p.server.data_dir() + "/fieldsync.db",
+                                                  "SELECT max(seq) FROM log"));
+  ana.put("visits", "visit-ana1", {{"outcome", Kind::set, "seen again"}});
+  ana.sync();
+  auto next = lea.sync();
+  CHECK(next.pulled == 1);
+  CHECK(next.snapshot_records == 0);
+  p.verify_audit();
+}
+
 TEST_CASE("scopes: a connected device is told at once when a case comes into its scope",
           "[scope]") {
   Programme p;

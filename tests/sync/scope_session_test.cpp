@@ -209,3 +209,57 @@ TEST_CASE("a revoked device that may upload cannot fetch", "[scope]") {
   Message keep;
   CHECK(frame_as<Error>(refused.send[0], keep).code == Code::revoked);
 }
+
+TEST_CASE("a new device bootstraps: no item history, the items whole by fetch", "[scope]") {
+  Session s;
+  Visibility scope{false, {"c:case-1", "k:cl-1"}, {"ana", "lee"}};
+  s.welcome(scope, {});
+  // Its first pull reads the log of creator-following records only.
+  REQUIRE(s.server.bootstrapping());
+  REQUIRE(s.server.visibility()->itemless_only);
+  CHECK(s.server.visibility()->creators == scope.creators);
+  CHECK(s.server.visibility()->sees(EntryScope{"", "lee", false}));
+  CHECK_FALSE(s.server.visibility()->sees(EntryScope{"c:case-1", "lee", false}));
+  CHECK_FALSE(s.server.visibility()->sees(EntryScope{"k:cl-1", "ana", false}));
+  // Caught up at the head: the cursor jumps there, the scope frame names every item.
+  LogEntry task{4, put("tasks", "t-1", "title", "call", 4), false, {"", "lee"}};
+  auto done = s.server.on_read(Changes{{task}, 9, false, false});
+  REQUIRE(done.send.size() == 2);
+  Message keep;
+  const auto& c = frame_as<Changes>(done.send[0], keep);
+  CHECK(c.cursor == 9);
+  REQUIRE(c.entries.size() == 1);
+  Message keep2;
+  const auto& sc = frame_as<Scope>(done.send[1], keep2);
+  CHECK(sc.add == scope.items);
+  // Bootstrap is over: later reads see the whole scope again.
+  CHECK_FALSE(s.server.bootstrapping());
+  CHECK_FALSE(s.server.visibility()->itemless_only);
+  CHECK(s.server.visibility()->items == scope.items);
+  // The device fetches every item, holding none of them.
+  CHECK(s.client.on_frame(done.send[0]).empty());
+  auto fetch = s.client.on_frame(done.send[1]);
+  REQUIRE(fetch.size() == 1);
+  const auto& f = frame_as<Fetch>(fetch[0], keep);
+  REQUIRE(f.items.size() == 2);
+  CHECK(f.items[0].have.empty());
+  CHECK(s.store.cursor() == 9);
+}
+
+TEST_CASE("a device that holds items or has pulled before does not bootstrap", "[scope]") {
+  Visibility scope{false, {"c:case-1"}, {"ana"}};
+  SECTION("cursor ahead of 0") {
+    Session s;
+    s.store.cursor_ = 7;
+    s.welcome(scope, {});
+    CHECK_FALSE(s.server.bootstrapping());
+    CHECK_FALSE(s.server.visibility()->itemless_only);
+  }
+  SECTION("items held") {
+    Session s;
+    s.store.scope = scope.items;
+    s.welcome(scope, scope.items);
+    CHECK_FALSE(s.server.bootstrapping());
+    CHECK(s.server.visibility()->items == scope.items);
+  }
+}

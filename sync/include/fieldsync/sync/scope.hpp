@@ -36,6 +36,9 @@ struct Visibility {
   bool all = false;                   // everything (an admin), no filter
   std::vector<std::string> items;     // sorted, unique: case and client items
   std::vector<std::string> creators;  // sorted: whose creator-following records are seen
+  // Only the records with no item that follow one of `creators` (a new device's bootstrap
+  // read: it gets the items' records whole by fetch).
+  bool itemless_only = false;
 
   bool contains(const std::string& item) const;
   bool sees_creator(const std::string& user) const;

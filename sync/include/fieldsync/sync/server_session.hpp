@@ -15,7 +15,10 @@
 //                      Actions::load_scope: the transport reads the user's scope and the
 //                      items saved for the device, and calls on_scope()
 //   pull            -> Actions::read: the transport reads the log (filtered by visibility())
-//                      and calls on_read()
+//                      and calls on_read(). A new device's first pull (cursor 0, holding no
+//                      item) bootstraps: the log is read for creator-following records only
+//                      and the cursor jumps to the head; the first scope frame then names
+//                      every item, which the device fetches whole (current state, no history)
 //   on_read         -> changes; when the pull caught up, the session becomes live, and a
 //                      scoped session sends its first scope (Actions::save_scope: remember it)
 //   fetch           -> Actions::read_items: the transport reads them and calls on_items()
@@ -163,8 +166,16 @@ class ServerSession {
   const std::string& device() const;
   const std::string& user() const;
   bool live() const { return live_; }
-  // The filter for this session's log reads; nullptr when it sees everything.
-  const Visibility* visibility() const { return scoped_ ? &visibility_ : nullptr; }
+  // The filter for this session's log reads; nullptr when it sees everything. While a new
+  // device bootstraps (bootstrapping()), it lets through only the records that follow their
+  // creator: the items' records reach the device whole, by fetch, after the catch-up.
+  const Visibility* visibility() const {
+    if (!scoped_) return nullptr;
+    return bootstrapping_ ? &bootstrap_filter_ : &visibility_;
+  }
+  // A new device's first pull (cursor 0, holding no item) skips the log of its scope's items:
+  // it gets their current state by fetch instead of replaying their history.
+  bool bootstrapping() const { return bootstrapping_; }
 
  private:
   enum class Phase { hello, challenged, looking_up, scoping, enrolling, ready };
@@ -224,6 +235,10 @@ class ServerSession {
   bool scope_announced_ = false;  // the first scope frame went out
   bool scope_loading_ = false;
   bool announce_pending_ = false;  // the scope changed: announce after the re-read
+  // Bootstrap (a new device): the first pull reads only creator-following records' log.
+  bool bootstrap_checked_ = false;
+  bool bootstrapping_ = false;
+  Visibility bootstrap_filter_;  // visibility_ without its items
 };
 
 }  // namespace fieldsync::sync
