@@ -50,6 +50,8 @@ static int run_main(int argc, char** argv) {
   app.add_option("--max-buffer-bytes", f.max_buffer_bytes,
                  "Per connection and direction: stop reading above this many queued bytes")
       ->capture_default_str();
+  app.add_flag("--log-connections", f.log_connections,
+               "Log each accepted connection (its peer and arrival time), not only faults");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

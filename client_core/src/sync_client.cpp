@@ -131,17 +131,22 @@ void SyncClient::log(std::string_view message) const {
   if (options_.log) options_.log(message);
 }
 
-// Full jitter: uniform in [0, min(max, initial * 2^attempt)].
-milliseconds SyncClient::backoff_delay(int attempt) {
-  const auto cap_ms = options_.backoff_max.count();
-  std::int64_t ceiling = options_.backoff_initial.count();
+milliseconds full_jitter_backoff(milliseconds initial, milliseconds max, int attempt,
+                                 crypto::Random& random) {
+  const auto cap_ms = max.count();
+  std::int64_t ceiling = initial.count();
   for (int i = 0; i < attempt && ceiling < cap_ms; ++i) ceiling *= 2;
   ceiling = std::max<std::int64_t>(0, std::min<std::int64_t>(ceiling, cap_ms));
   std::array<std::uint8_t, 8> bytes{};
-  options_.random->fill(bytes);
+  random.fill(bytes);
   std::uint64_t r = 0;
   for (auto b : bytes) r = (r << 8) | b;
   return milliseconds(static_cast<std::int64_t>(r % static_cast<std::uint64_t>(ceiling + 1)));
+}
+
+milliseconds SyncClient::backoff_delay(int attempt) {
+  return full_jitter_backoff(options_.backoff_initial, options_.backoff_max, attempt,
+                             *options_.random);
 }
 
 // The session of one connection: this replica's identity and key, the connection's binding.

@@ -39,6 +39,7 @@ struct FaultOptions {
   std::int64_t partition_at_ms = -1;  // < 0: no partition
   std::int64_t partition_ms = 0;
   std::size_t max_buffer_bytes = std::size_t{256} * 1024;  // per direction: reading stops above it
+  bool log_connections = false;  // one line per accepted connection: its peer and arrival time
 };
 
 // Checks the options' consistency; an empty string when they are fine.

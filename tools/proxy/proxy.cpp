@@ -229,6 +229,7 @@ class Proxy {
     if (o.refuse_for_ms > 0) log_ << ", refusing for the first " << o.refuse_for_ms << " ms";
     if (o.partition_at_ms >= 0)
       log_ << ", a partition at " << o.partition_at_ms << " ms for " << o.partition_ms << " ms";
+    if (o.log_connections) log_ << ", every accepted connection logged";
     log_ << "; target " << config_.target.display << ":" << config_.target.port << std::endl;
   }
 
@@ -392,6 +393,13 @@ awaitable<void> Proxy::accept_loop() {
       socket.set_option(net::socket_base::linger(true, 0), ec);
       socket.close(ec);
       continue;
+    }
+    if (plan_.options().log_connections) {
+      const auto peer = socket.remote_endpoint(ec);
+      log_ << "accepted conn " << id << " from "
+           << (ec ? std::string("?")
+                  : peer.address().to_string() + ":" + std::to_string(peer.port()))
+           << " at " << seconds_text(elapsed()) << std::endl;
     }
     auto c = std::make_shared<Conn>(*this, id, std::move(socket), plan_.connection_rng(id));
     c->cut_at = plan_.initial_cut(c->rng);

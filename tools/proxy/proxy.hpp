@@ -17,8 +17,9 @@ struct ProxyConfig {
 };
 
 // Runs until SIGTERM or SIGINT. Writes "listening on HOST:PORT" to `out` once accepting, one
-// line per injected fault to `log`, and a summary to `log` when stopped. Returns the exit
-// code (1 when the listening address cannot be used).
+// line per injected fault to `log` (and per accepted connection with log_connections), and a
+// summary to `log` when stopped. Returns the exit code (1 when the listening address cannot
+// be used).
 int run_proxy(const ProxyConfig& config, std::ostream& out, std::ostream& log);
 
 }  // namespace fieldsync::proxy

@@ -71,6 +71,13 @@ struct SyncClientOptions {
   std::function<void()> on_remote_change;
 };
 
+// Full jitter: the wait before retry number `attempt` (0 for the first), drawn uniformly from
+// [0, min(max, initial * 2^attempt)]. Many devices that lost the server at the same moment
+// thus come back spread over the whole window instead of all together (docs/TESTING.md).
+std::chrono::milliseconds full_jitter_backoff(std::chrono::milliseconds initial,
+                                              std::chrono::milliseconds max, int attempt,
+                                              crypto::Random& random);
+
 class SyncClient {
  public:
   explicit SyncClient(Replica& replica, SyncClientOptions options = {});
