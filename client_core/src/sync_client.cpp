@@ -84,6 +84,11 @@ class RecordingStore final : public sync::ClientStore {
   std::optional<Status> error_;
 };
 
+// What the sessions of a sync got through so far.
+std::size_t progress_of(const SyncOutcome& o) {
+  return o.pushed + o.pulled + o.rejected.size() + o.snapshot_records;
+}
+
 // Connection failures that a retry cannot change: an untrusted server certificate, a bad CA
 // file.
 bool is_final(const Status& connect_failure) {
@@ -186,7 +191,8 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
   };
   auto finish = [&](End end) {
     adapt_push_batch(end == End::dropped && session.push_in_flight(),
-                     end != End::dropped && end != End::failed && session.acked() > 0);
+                     end != End::dropped && end != End::server_error && end != End::failed &&
+                         session.acked() > 0);
     outcome.pushed += session.acked();
     outcome.pulled += session.received();
     outcome.purged += session.purged();
@@ -207,7 +213,7 @@ SyncClient::End SyncClient::run_session(Transport& transport, SyncOutcome& outco
         const auto& e = std::get<sync::Error>(*m);
         outcome.detail = Status(e.code, e.message);
         outcome.wipe = e.fatal && e.code == Code::revoked;
-        return finish(e.fatal ? End::refused : End::dropped);
+        return finish(e.fatal ? End::refused : End::server_error);
       }
     }
     outcome.detail = session.failure().value_or(Status(Code::internal, "session failed"));
@@ -347,6 +353,7 @@ SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
   }
   auto deadline = Clock::now() + timeout;
   Status last(Code::unreachable, "no connection attempted");
+  std::optional<Status> server_error;  // the last error the server answered with
   for (int attempt = 0;;) {
     log("connecting to " + endpoint->to_string());
     auto transport = options_.make_transport();
@@ -359,8 +366,15 @@ SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
       last = c;
     } else {
       bool welcomed = false;
+      const std::size_t before = progress_of(outcome);
       End end = run_session(*transport, outcome, deadline, timeout, nullptr, welcomed);
-      if (welcomed) attempt = 0;
+      // A server that keeps answering with an error is retried with growing waits, unless
+      // the session got something through.
+      if (welcomed && (end != End::server_error || progress_of(outcome) != before)) attempt = 0;
+      if (end == End::server_error) {
+        server_error = outcome.detail;
+        end = End::dropped;
+      }
       if (end != End::dropped) {
         transport->close(Clock::now() + kCloseTime);
         switch (end) {
@@ -388,9 +402,16 @@ SyncOutcome SyncClient::sync_once(std::string_view url, milliseconds timeout) {
     if (Clock::now() >= deadline) break;
   }
   outcome.kind = SyncOutcome::Kind::unreachable;
-  outcome.detail =
-      Status(Code::unreachable, "could not sync with " + endpoint->to_string() + " within " +
-                                    seconds_text(timeout) + ": " + last.message());
+  // The server's own answer says more than a timeout that ended a later attempt.
+  if (server_error)
+    outcome.detail =
+        Status(server_error->code(), "could not sync with " + endpoint->to_string() + " within " +
+                                         seconds_text(timeout) + ": " + server_error->message() +
+                                         " (this device's operations stay in its outbox)");
+  else
+    outcome.detail =
+        Status(Code::unreachable, "could not sync with " + endpoint->to_string() + " within " +
+                                      seconds_text(timeout) + ": " + last.message());
   return outcome;
 }
 
@@ -415,8 +436,10 @@ SyncOutcome SyncClient::run_live(std::string_view url, const std::stop_token& st
     if (last) {
       bool welcomed = false;
       auto deadline = Clock::time_point::max();
+      const std::size_t before = progress_of(outcome);
       End end = run_session(*transport, outcome, deadline, milliseconds(0), &stop, welcomed);
-      if (welcomed) attempt = 0;
+      if (welcomed && (end != End::server_error || progress_of(outcome) != before)) attempt = 0;
+      if (end == End::server_error) end = End::dropped;
       if (end != End::dropped) {
         transport->close(Clock::now() + kCloseTime);
         if (end == End::refused) {

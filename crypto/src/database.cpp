@@ -59,7 +59,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
     sqlite3_close(raw);
     if (auto t = binding ? binding->tamper_report() : std::nullopt)
       return Status(Code::tampered, t->message());
-    return Status(Code::storage, "cannot open database '" + path + "': " + msg);
+    return Status((rc & 0xff) == SQLITE_FULL ? Code::disk_full : Code::storage,
+                  "cannot open database '" + path + "': " + msg);
   }
   std::unique_ptr<Database> db(new Database(raw, std::move(binding)));
   sqlite3_extended_result_codes(raw, 1);
@@ -110,6 +111,9 @@ std::optional<TamperReport> Database::tamper_report() const {
 Status Database::failure(std::string message) const {
   // SQLite reports a failed page as a plain I/O error: the report says what happened instead.
   if (auto t = tamper_report()) return Status(Code::tampered, t->message());
+  // SQLITE_FULL: the file could not grow (no space left on its disk, or max_page_count).
+  if ((sqlite3_extended_errcode(db_) & 0xff) == SQLITE_FULL)
+    return Status(Code::disk_full, std::move(message));
   return Status(Code::storage, std::move(message));
 }
 

@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 32> kNames = {"ok",
+constexpr std::array<std::string_view, 33> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -36,7 +36,8 @@ constexpr std::array<std::string_view, 32> kNames = {"ok",
                                                      "forbidden",
                                                      "lease_expired",
                                                      "untrusted_server",
-                                                     "chain_broken"};
+                                                     "chain_broken",
+                                                     "disk_full"};
 }  // namespace
 
 std::string_view code_name(Code c) {

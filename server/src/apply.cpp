@@ -121,7 +121,7 @@ Result<sync::OpResult> apply_one(Context& c, const sync::Op& op, const Author& b
         writer ? check_write(tx, *writer, op, spec, state, *scope)
                : Status(Code::forbidden, "user '" + op.user + "' is not in the directory");
     if (!allowed) {
-      if (allowed.code() == Code::storage || allowed.code() == Code::internal) return allowed;
+      if (is_store_failure(allowed.code()) || allowed.code() == Code::internal) return allowed;
       return refuse(allowed);
     }
   }

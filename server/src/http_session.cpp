@@ -218,7 +218,10 @@ class HttpSession final : public Connection,
         shared_.log->error("healthz: store not readable: {}", head.status().to_string());
         return respond(http::status::service_unavailable, R"({"status":"error"})");
       }
-      return respond(http::status::ok, R"({"status":"ok","head":)" + std::to_string(*head) + "}");
+      // A full disk: reads go on (200), but the status says that writes are refused.
+      const bool full = shared_.writer && shared_.writer->disk_full();
+      return respond(http::status::ok, std::string(R"({"status":")") + (full ? "disk_full" : "ok") +
+                                           R"(","head":)" + std::to_string(*head) + "}");
     }
     respond(http::status::not_found, R"({"status":"not found"})");
   }

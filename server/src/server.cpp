@@ -274,6 +274,16 @@ Result<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   wc.now_ms = c.now_ms;
   wc.max_ahead_ms = c.max_ahead_ms;
   wc.max_group_ops = c.max_group_ops;
+  wc.on_disk_full = [log = impl->log, path](const Status& s) {
+    if (!s)
+      log->error(
+          "the disk under store {} is full ({}): pushes and other writes are refused until "
+          "space is freed there; reads go on, and devices keep their operations and send them "
+          "again",
+          path, s.message());
+    else
+      log->info("store {}: writes succeed again, the disk has space", path);
+  };
   SharedState* shared = impl->shared.get();
   impl->writer = std::make_unique<Writer>(
       *impl->store, schema, std::move(wc),

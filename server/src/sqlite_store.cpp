@@ -589,6 +589,19 @@ Result<std::vector<RecordRow>> SqliteStore::list_records(const std::string& coll
   return store_scope::list_records(*(*lease).db, collection, scope, with_state);
 }
 
+Status SqliteStore::set_full_for_test(bool full) {
+  Database& db = *impl_->wdb;
+  std::int64_t pages = 1'073'741'823;  // SQLite's default limit
+  if (full) {
+    auto count = db.prepare("PRAGMA page_count");
+    if (!count) return count.status();
+    auto row = count->step();
+    if (!row) return row.status();
+    pages = *row ? count->column_int(0) : 1;
+  }
+  return db.exec("PRAGMA max_page_count=" + std::to_string(pages));
+}
+
 Result<std::vector<std::vector<sync::SnapshotRecord>>> SqliteStore::read_items(
     const std::vector<std::string>& items) {
   auto acquired = impl_->acquire();

@@ -53,6 +53,7 @@ int http_status(Code code) {
     case Code::invalid_argument:
       return 400;
     case Code::storage:
+    case Code::disk_full:
     case Code::busy:
       return 503;
     default:

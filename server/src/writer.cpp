@@ -136,7 +136,7 @@ void Writer::process(std::vector<Submission>& group) {
       if (sub.work) {
         auto done = sub.work(**tx, now, &scopes[i]);
         if (!done &&
-            (done.status().code() == Code::storage || done.status().code() == Code::internal))
+            (is_store_failure(done.status().code()) || done.status().code() == Code::internal))
           return done.status();
         if (done && done->ops.size() != done->results.size())
           return Status(Code::internal, "writer work returned ops and results of other lengths");
@@ -165,6 +165,13 @@ void Writer::process(std::vector<Submission>& group) {
 
   if (!failure) {
     failed_groups_.fetch_add(1);
+    if (failure.code() == Code::disk_full) {
+      if (!disk_full_.exchange(true) && config_.on_disk_full) config_.on_disk_full(failure);
+      failure = Status(Code::disk_full,
+                       "the server's disk is full: nothing more can be stored until space is "
+                       "freed there (" +
+                           failure.message() + ")");
+    }
     for (Submission& sub : group) {
       submissions_.fetch_add(1);  // before the callback: a waiter may read it at once
       if (sub.done)
@@ -177,6 +184,7 @@ void Writer::process(std::vector<Submission>& group) {
     return;
   }
 
+  if (disk_full_.exchange(false) && config_.on_disk_full) config_.on_disk_full(Status::ok());
   std::size_t op_count = 0;
   std::vector<sync::LogEntry> accepted;
   for (std::size_t i = 0; i < group.size(); ++i) {

@@ -124,6 +124,28 @@ TEST_CASE("a plain database (no key) works as before") {
   CHECK(scalar(*db, "SELECT count(*) FROM clients") == 10);
 }
 
+TEST_CASE("a database that cannot grow fails with disk_full, and works again with room") {
+  ScratchDir dir;
+  std::string path = dir.file("full.db");
+  auto db = open_db(path, OpenOptions{});
+  create_schema(*db);
+  add_clients(*db, 0, 10);
+  // SQLITE_FULL, as on a full disk: the file may not grow past its current size.
+  const std::int64_t pages = scalar(*db, "PRAGMA page_count");
+  REQUIRE(db->exec("PRAGMA max_page_count=" + std::to_string(pages)));
+  Status s = db->exec(
+      "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < 1050) "
+      "INSERT INTO clients(id, client_full_name) SELECT i, hex(randomblob(2000)) FROM n; COMMIT;");
+  REQUIRE_FALSE(s);
+  CHECK(s.code() == Code::disk_full);
+  CHECK(is_store_failure(s.code()));
+  (void)db->exec("ROLLBACK");
+  CHECK(scalar(*db, "SELECT count(*) FROM clients") == 10);
+  REQUIRE(db->exec("PRAGMA max_page_count=1073741823"));
+  add_clients(*db, 10, 20);
+  CHECK(scalar(*db, "SELECT count(*) FROM clients") == 20);
+}
+
 TEST_CASE("no plaintext on disk after a WAL workload, and the data reads back") {
   ScratchDir dir;
   std::string path = dir.file("replica.db");

@@ -1,6 +1,6 @@
 // The writer: group commit (many submissions, few transactions), every submission acked,
-// contiguous sequence numbers, fan-out after commit, the storage-error path, and work run
-// inside the group's transaction (server-made operations).
+// contiguous sequence numbers, fan-out after commit, the storage-error path (and a real full
+// disk: SQLITE_FULL), and work run inside the group's transaction (server-made operations).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,7 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "fieldsync/crypto/database.hpp"
 #include "fieldsync/server/apply.hpp"
+#include "fieldsync/server/audit.hpp"
 #include "fieldsync/server/sqlite_store.hpp"
 #include "fieldsync/server/writer.hpp"
 #include "test_util.hpp"
@@ -148,6 +150,12 @@ class FailingStore final : public server::ServerStore {
   server::ServerStore& inner_;
 };
 
+crypto::OpenOptions read_only() {
+  crypto::OpenOptions o;
+  o.read_only = true;
+  return o;
+}
+
 server::WriterConfig fixed_clock() {
   server::WriterConfig c;
   c.now_ms = [] { return kNowMs; };
@@ -262,6 +270,126 @@ TEST_CASE("a storage error fails the whole group, nothing is acked or stored", "
     CHECK((*again.at(0))[0].status == sync::OpStatus::accepted);
     CHECK((*again.at(0))[0].seq == 1);
   }
+}
+
+// A full disk for real: SQLite answers SQLITE_FULL (the store capped at its size on the
+// writer's connection), not a store that pretends to fail.
+TEST_CASE("a full disk refuses a group with disk_full, reads go on, writes resume with space",
+          "[writer]") {
+  TempDir dir;
+  const std::string path = dir.file("fieldsync.db");
+  auto key = std::make_shared<const crypto::SigningKey>(crypto::SigningKey::generate());
+  server::SqliteStoreOptions options;
+  options.audit_key = key;
+  auto opened = server::SqliteStore::open(path, options);
+  REQUIRE(opened);
+  server::SqliteStore& store = **opened;
+  std::mutex mu;
+  std::vector<Status> told;  // what on_disk_full was told, in order
+  server::WriterConfig config = fixed_clock();
+  config.on_disk_full = [&](const Status& s) {
+    std::lock_guard lock(mu);
+    told.push_back(s);
+  };
+  std::atomic<std::size_t> fanned{0};
+  server::Writer writer(store, sync::default_schema(), config,
+                        [&](const std::vector<sync::LogEntry>& e) { fanned += e.size(); });
+  // Runs `f` on the writer thread (the writer's connection is only ever used there).
+  auto on_writer_thread = [&](std::function<Status()> f) {
+    std::promise<Status> result;
+    REQUIRE(writer.submit_work(
+        [&](server::StoreTx&, std::int64_t,
+            std::vector<sync::EntryScope>*) -> Result<server::Writer::WorkDone> {
+          result.set_value(f());
+          return server::Writer::WorkDone{};
+        },
+        [](const Result<server::Writer::WorkDone>&) {}));
+    return result.get_future().get();
+  };
+  auto push = [&](std::vector<sync::Op> ops) {
+    Completions done(1);
+    const Status submitted = writer.submit(std::move(ops), done.make(0));
+    REQUIRE(submitted);
+    REQUIRE(done.wait_all());
+    return done.at(0);
+  };
+  auto count = [&](const char* sql) {
+    auto db = crypto::Database::open(path, read_only());
+    REQUIRE(db);
+    auto st = (*db)->prepare(sql);
+    REQUIRE(st);
+    auto row = st->step();
+    REQUIRE(row);
+    return st->column_int(0);
+  };
+  // 40 notes of 2 KB each: more than the store's free pages can take.
+  const std::string text(2000, 'x');
+  auto notes = [&](std::uint64_t first) {
+    std::vector<sync::Op> ops;
+    for (std::uint64_t i = first; i < first + 40; ++i)
+      ops.push_back(note_op(device_id(1), i, "n" + std::to_string(i), "c1", text));
+    return ops;
+  };
+
+  auto before = push(notes(1));
+  REQUIRE(before);
+  REQUIRE((*before)[0].status == sync::OpStatus::accepted);
+  const auto log_rows = count("SELECT count(*) FROM log");
+  const auto audit_rows = count("SELECT count(*) FROM audit_log");
+  CHECK(log_rows == 40);
+  REQUIRE(on_writer_thread([&] { return store.set_full_for_test(true); }));
+
+  auto refused = push(notes(41));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.status().code() == Code::disk_full);
+  CHECK(refused.status().message().find("the server's disk is full") != std::string::npos);
+  CHECK(writer.disk_full());
+  // Nothing of the group: neither its log rows nor their audit entries (one transaction).
+  CHECK(count("SELECT count(*) FROM log") == log_rows);
+  CHECK(count("SELECT count(*) FROM audit_log") == audit_rows);
+  CHECK(fanned == 40);
+  // Reads go on.
+  auto head = store.head();
+  REQUIRE(head);
+  CHECK(*head == 40);
+  auto changes = store.read_log(0, 100, device_id(2));
+  REQUIRE(changes);
+  CHECK(changes->entries.size() == 40);
+  // Refused again, and told only once.
+  auto again = push(notes(41));
+  REQUIRE_FALSE(again);
+  CHECK(again.status().code() == Code::disk_full);
+  {
+    std::lock_guard lock(mu);
+    REQUIRE(told.size() == 1);
+    CHECK(told[0].code() == Code::disk_full);
+  }
+
+  // Space returns: the same writer stores the same operations, once.
+  REQUIRE(on_writer_thread([&] { return store.set_full_for_test(false); }));
+  auto stored = push(notes(41));
+  REQUIRE(stored);
+  for (std::size_t i = 0; i < stored->size(); ++i) {
+    CHECK((*stored)[i].status == sync::OpStatus::accepted);
+    CHECK((*stored)[i].seq == 41 + i);
+  }
+  auto duplicate = push(notes(41));
+  REQUIRE(duplicate);
+  CHECK((*duplicate)[0].status == sync::OpStatus::duplicate);
+  CHECK_FALSE(writer.disk_full());
+  CHECK(fanned == 80);
+  {
+    std::lock_guard lock(mu);
+    REQUIRE(told.size() == 2);
+    CHECK(told[1].is_ok());
+  }
+  writer.stop();
+  CHECK(count("SELECT count(*) FROM log") == 80);
+  auto db = crypto::Database::open(path, read_only());
+  REQUIRE(db);
+  auto report = server::audit::verify(**db, key->public_key());
+  REQUIRE(report);
+  CHECK_FALSE(report->problem.has_value());
 }
 
 TEST_CASE("stop() finishes queued work, later submissions are refused", "[writer]") {

@@ -26,7 +26,7 @@ enum class Code : int {
   append_only = 9,  // an edit or delete of an append-only record
   deleted = 10,     // an edit of a record that is already deleted (locally)
   not_found = 11,
-  storage = 12,           // the store failed (disk full, I/O error, corrupt file)
+  storage = 12,           // the store failed (I/O error, corrupt file; a full disk: disk_full)
   unreachable = 13,       // the server could not be reached in time
   refused = 14,           // the server refused this device
   invalid_argument = 15,  // a caller error at an API or command-line boundary
@@ -46,7 +46,13 @@ enum class Code : int {
   lease_expired = 29,     // the device has not checked in within its offline lease
   untrusted_server = 30,  // the server's TLS certificate did not verify
   chain_broken = 31,      // a push does not continue the chain the server holds for the device
+  disk_full = 32,  // the disk under a database is full: nothing more is stored until space is freed
 };
+
+// Whether `c` says that a store itself failed (storage, disk_full), as opposed to refusing
+// its input: such a failure rolls the whole transaction back, and is never recorded as an
+// operation's refusal (the operation is sent again later).
+inline bool is_store_failure(Code c) { return c == Code::storage || c == Code::disk_full; }
 
 // The wire and CLI name of a code ("unknown_field", ...).
 std::string_view code_name(Code c);

@@ -112,7 +112,10 @@ class SyncClient {
   void notify_local_change() { local_change_.store(true); }
 
  private:
-  enum class End { up_to_date, dropped, refused, failed, stopped };
+  // server_error: the server answered with a non-fatal error (it could not store a batch: a
+  // full disk, ...); the operations stay in the outbox and the connection is tried again, with
+  // growing waits.
+  enum class End { up_to_date, dropped, server_error, refused, failed, stopped };
   // One connection's session. sync_once (stop == nullptr) ends when up to date, or with
   // `dropped` when nothing arrives before `deadline`, which progress pushes to now+timeout.
   End run_session(Transport& transport, SyncOutcome& outcome,

@@ -1,7 +1,8 @@
 // SQLite handles for the replica and the server store. Every fieldsync database is opened
 // here, so that the choice of VFS (plain, or the encrypting VFS with a key) is made in one place.
-// Errors come back as Status values with Code::storage and SQLite's own message, or
-// Code::tampered (naming the file and page) when an encrypted page failed authentication.
+// Errors come back as Status values with Code::storage and SQLite's own message,
+// Code::disk_full (SQLITE_FULL: the file could not grow, for lack of space or its page limit),
+// or Code::tampered (naming the file and page) when an encrypted page failed authentication.
 //
 // Ownership: a Database owns its sqlite3 connection; a Statement borrows the Database, which
 // must outlive it. Thread safety: one thread at a time per Database (SQLite's multi-thread

@@ -75,6 +75,12 @@ class SqliteStore final : public ServerStore {
   Result<std::vector<RecordRow>> list_records(const std::string& collection, const ScopeSet* scope,
                                               bool with_state) override;
 
+  // Tests: `full` caps the store at its current size on the writer's connection (SQLite's
+  // max_page_count), so that a write needing another page fails with SQLITE_FULL
+  // (Code::disk_full) as on a full disk; false lifts the cap. On the writer's thread only (from
+  // a Writer's work, or with no Writer).
+  Status set_full_for_test(bool full);
+
   struct Impl;
 
  private:

@@ -7,7 +7,9 @@
 // the group's accepted entries in ascending seq. Both run on the writer thread: they must be
 // quick and must not call back into the Writer's stop() (post the work elsewhere instead).
 // On a storage error the group is rolled back and every submission of the group completes
-// with the error; nothing of it was stored, no fan-out happens.
+// with the error; nothing of it was stored, no fan-out happens. A full disk (Code::disk_full)
+// is such an error, told to the submitters as "the server's disk is full..."; the next group
+// simply tries again, so writes resume by themselves once space is freed.
 //
 // Other writers: sequence numbers come from the store (never cached here), so another process
 // may append to the log beside the writer (fieldsync-admin's assignments). Every `poll_ms` the
@@ -48,6 +50,10 @@ struct WriterConfig {
   // Check each op against its user's scope (apply.hpp, scope.hpp); on with device
   // authentication.
   bool enforce_scopes = false;
+  // Told when writes start failing because the store's disk is full (a group failed with
+  // Code::disk_full: SQLite's error) and when a group commits again after that (an ok
+  // Status): once per change, on the writer thread. Null: not told.
+  std::function<void(const Status&)> on_disk_full;
 };
 
 class Writer {
@@ -95,6 +101,8 @@ class Writer {
   std::uint64_t ops_applied() const { return ops_applied_.load(); }  // ops in committed groups
   std::uint64_t submissions() const { return submissions_.load(); }  // completed submissions
   std::uint64_t failed_groups() const { return failed_groups_.load(); }
+  // Whether the last group failed because the store's disk is full (until one commits).
+  bool disk_full() const { return disk_full_.load(); }
   // Entries written by another process and fanned out by a poll.
   std::uint64_t external_entries() const { return external_entries_.load(); }
 
@@ -130,6 +138,7 @@ class Writer {
   std::atomic<std::uint64_t> submissions_{0};
   std::atomic<std::uint64_t> failed_groups_{0};
   std::atomic<std::uint64_t> external_entries_{0};
+  std::atomic<bool> disk_full_{false};
   // The newest sequence number fanned out or committed here; unknown until the store's head
   // could be read. Writer thread only.
   std::optional<std::uint64_t> known_head_;
