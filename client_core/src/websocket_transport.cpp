@@ -100,6 +100,9 @@ class Connection final : public Transport {
     });
     if (!finish(done, deadline)) return {Code::unreachable, "timed out connecting to " + where};
     if (ec) return {Code::unreachable, "cannot connect to " + where + ": " + ec.message()};
+    // No Nagle delay: a sync is a conversation of frames, each worth sending at once.
+    tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+    ec = {};
     if constexpr (kTls) {
       if (Status s = tls_handshake(ep, where, deadline); !s) return s;
     }

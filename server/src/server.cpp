@@ -170,6 +170,10 @@ void Server::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (ec) {
     log->warn("accept failed: {}", ec.message());
   } else if (!shared->stopping.load()) {
+    // Frames go out whole at once: without this, Nagle's algorithm holds a small frame back
+    // until the device's delayed ACK (~40 ms) of the previous one, on every round trip.
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     if (tls)
       start_https_session(std::move(socket), tls_settings, *shared);
     else

@@ -401,6 +401,8 @@ awaitable<void> Proxy::accept_loop() {
                   : peer.address().to_string() + ":" + std::to_string(peer.port()))
            << " at " << seconds_text(elapsed()) << std::endl;
     }
+    // The proxy adds only the delays its plan asks for: no Nagle delay on either side.
+    socket.set_option(tcp::no_delay(true), ec);
     auto c = std::make_shared<Conn>(*this, id, std::move(socket), plan_.connection_rng(id));
     c->cut_at = plan_.initial_cut(c->rng);
     conns_[id] = c;
@@ -414,6 +416,7 @@ awaitable<void> Proxy::serve(std::shared_ptr<Conn> c) {
   auto results = co_await resolver.async_resolve(config_.target.host,
                                                  std::to_string(config_.target.port), with(ec));
   if (!ec && !c->closed) co_await net::async_connect(c->server, results, with(ec));
+  if (!ec) c->server.set_option(tcp::no_delay(true), ec);
   if (c->closed) co_return;
   if (ec) {
     ++stats_.target_failures;
