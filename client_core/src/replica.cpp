@@ -840,6 +840,8 @@ Status Replica::apply_remote(const std::vector<sync::LogEntry>& entries, std::ui
       bool changed = false;
     };
     std::map<std::pair<std::string, std::string>, Touched> touched;
+    auto rows = StateRows::prepare(*db_);
+    if (!rows) return rows.status();
     for (const auto& e : entries) {
       const sync::Op& op = e.op;
       // A clock beyond the bound is not adopted (observe reports it and ticks locally).
@@ -853,7 +855,7 @@ Status Replica::apply_remote(const std::vector<sync::LogEntry>& entries, std::ui
       auto key = std::make_pair(op.collection, op.record);
       auto it = touched.find(key);
       if (it == touched.end()) {
-        auto loaded = load_state(*db_, op.collection, op.record);
+        auto loaded = rows->load(op.collection, op.record);
         if (!loaded) return loaded.status();
         it = touched.emplace(key, Touched{loaded->value_or(sync::RecordState{})}).first;
       }
@@ -862,8 +864,7 @@ Status Replica::apply_remote(const std::vector<sync::LogEntry>& entries, std::ui
     }
     for (const auto& [key, t] : touched) {
       if (!t.changed) continue;
-      if (Status s = save_state(*db_, *schema_->collection(key.first), key.second, t.state); !s)
-        return s;
+      if (Status s = rows->save(*schema_->collection(key.first), key.second, t.state); !s) return s;
     }
     if (Status s = set_meta(*db_, "hlc", clock.last().to_string()); !s) return s;
     return set_meta(*db_, "cursor", std::to_string(cursor));

@@ -8,18 +8,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <boost/json/value.hpp>
 
+#include "fieldsync/crypto/database.hpp"
 #include "fieldsync/status.hpp"
 #include "fieldsync/sync/hlc.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op.hpp"
 #include "fieldsync/sync/schema.hpp"
-
-namespace fieldsync::crypto {
-class Database;
-}
 
 namespace fieldsync::client {
 
@@ -34,6 +32,24 @@ Result<std::optional<sync::RecordState>> load_state(crypto::Database& db,
 // Saves the state with its materialised fields, conflict counts and scope item.
 Status save_state(crypto::Database& db, const sync::CollectionSpec& spec, const std::string& id,
                   const sync::RecordState& state);
+
+// load_state and save_state with their statements prepared once, for a batch of records in
+// one transaction (a pulled page, a snapshot frame). Borrows the database, which must outlive
+// it; one thread at a time.
+class StateRows {
+ public:
+  static Result<StateRows> prepare(crypto::Database& db);
+  Result<std::optional<sync::RecordState>> load(const std::string& collection,
+                                                const std::string& id);
+  Status save(const sync::CollectionSpec& spec, const std::string& id,
+              const sync::RecordState& state);
+
+ private:
+  StateRows(crypto::Statement load, crypto::Statement save)
+      : load_(std::move(load)), save_(std::move(save)) {}
+  crypto::Statement load_;
+  crypto::Statement save_;
+};
 Result<sync::Op> parse_op(const std::string& text);
 
 }  // namespace fieldsync::client

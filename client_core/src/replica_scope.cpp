@@ -131,6 +131,8 @@ Status Replica::apply_snapshot(const std::vector<sync::SnapshotRecord>& records)
     if (!last) return last.status();
     sync::HlcClock clock(*last, options_.max_clock_ahead_ms);
     const std::int64_t physical = now();
+    auto rows = StateRows::prepare(*db_);
+    if (!rows) return rows.status();
     for (const auto& r : records) {
       const sync::CollectionSpec* spec = schema_->collection(r.collection);
       if (!spec)
@@ -139,13 +141,13 @@ Status Replica::apply_snapshot(const std::vector<sync::SnapshotRecord>& records)
                                                     "'; this program's schema may be out of date");
       if (!sync::is_valid_record_id(r.id))
         return Status(Code::invalid_id, "a snapshot record has an invalid id");
-      auto loaded = load_state(*db_, r.collection, r.id);
+      auto loaded = rows->load(r.collection, r.id);
       if (!loaded) return loaded.status();
       sync::RecordState state = loaded->value_or(sync::RecordState{});
       if (!sync::merge_state(state, r.state)) continue;
       for (const auto& [_, reg] : r.state.registers)
         for (const auto& w : reg.writes) (void)clock.observe(w.hlc, physical);
-      if (Status s = save_state(*db_, *spec, r.id, state); !s) return s;
+      if (Status s = rows->save(*spec, r.id, state); !s) return s;
     }
     return set_meta(*db_, "hlc", clock.last().to_string());
   });

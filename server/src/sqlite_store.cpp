@@ -78,6 +78,7 @@ struct WriteStatements {
 struct Reader {
   std::unique_ptr<Database> db;
   Statement entries;
+  Statement itemless;
   Statement head;
   Statement record;
 };
@@ -92,24 +93,34 @@ std::int64_t system_now_ms() {
 Result<std::unique_ptr<Reader>> open_reader(const StoreFile& file) {
   auto db = file.connect(/*writable=*/false);
   if (!db) return db.status();
-  // ?4 NULL: every entry; else only those the scope sees (ScopeSet::sees, in SQL; ?6 = 1 is
-  // ScopeSet::itemless_only).
+  // ?4 NULL: every entry; else only those the scope sees (ScopeSet::sees, in SQL).
   auto entries = prep(**db,
                       "SELECT l.seq, l.op_json, l.skewed, r.scope_item, r.created_by FROM log l "
                       "LEFT JOIN records r ON r.collection = l.collection AND r.id = l.record "
                       "WHERE l.seq > ?1 AND l.device <> ?2 AND (?4 IS NULL "
-                      "OR (?6 = 0 AND r.scope_item IN (SELECT value FROM json_each(?4))) "
-                      "OR (r.scope_item NOT LIKE 'c:%' AND (?6 = 0 OR r.scope_item = '') "
+                      "OR r.scope_item IN (SELECT value FROM json_each(?4)) "
+                      "OR (r.scope_item NOT LIKE 'c:%' "
                       "AND r.created_by IN (SELECT value FROM json_each(?5)))) "
                       "ORDER BY l.seq LIMIT ?3");
   if (!entries) return entries.status();
+  // ScopeSet::itemless_only (a new device's bootstrap): from the records with no item of the
+  // creators ?5, through log_by_record, so the cost follows those records, not the log.
+  auto itemless =
+      prep(**db,
+           "SELECT l.seq, l.op_json, l.skewed, r.scope_item, r.created_by FROM records r "
+           "JOIN log l ON l.collection = r.collection AND l.record = r.id "
+           "WHERE r.scope_item = '' AND r.created_by IN (SELECT value FROM "
+           "json_each(?5)) AND l.seq > ?1 AND l.device <> ?2 "
+           "ORDER BY l.seq LIMIT ?3");
+  if (!itemless) return itemless.status();
   auto head = prep(**db, "SELECT COALESCE(MAX(seq), 0) FROM log");
   if (!head) return head.status();
   auto record = prep(
       **db, "SELECT state_json, fields_json, deleted FROM records WHERE collection=?1 AND id=?2");
   if (!record) return record.status();
-  return std::unique_ptr<Reader>(
-      new Reader{std::move(*db), std::move(*entries), std::move(*head), std::move(*record)});
+  return std::unique_ptr<Reader>(new Reader{std::move(*db), std::move(*entries),
+                                            std::move(*itemless), std::move(*head),
+                                            std::move(*record)});
 }
 
 Result<std::uint64_t> query_head(Reader& r) {
@@ -456,27 +467,29 @@ Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t l
   auto result = [&]() -> Result<sync::Changes> {
     sync::Changes out;
     limit = std::max<std::uint32_t>(limit, 1);
-    ResetOnExit reset(r.entries);
-    r.entries.bind(1, static_cast<std::int64_t>(after))
+    const bool itemless = scope && !scope->all && scope->itemless_only;
+    Statement& st = itemless ? r.itemless : r.entries;
+    ResetOnExit reset(st);
+    st.bind(1, static_cast<std::int64_t>(after))
         .bind(2, exclude_device)
         .bind(3, static_cast<std::int64_t>(limit) + 1);
-    if (scope && !scope->all) {
-      r.entries.bind(4, json_list(scope->items))
-          .bind(5, json_list(scope->creators))
-          .bind(6, std::int64_t{scope->itemless_only ? 1 : 0});
+    if (itemless) {
+      st.bind(5, json_list(scope->creators));
+    } else if (scope && !scope->all) {
+      st.bind(4, json_list(scope->items)).bind(5, json_list(scope->creators));
     } else {
-      r.entries.bind_null(4).bind_null(5).bind(6, std::int64_t{0});
+      st.bind_null(4).bind_null(5);
     }
     std::size_t bytes = 0;
     for (;;) {
-      auto row = r.entries.step();
+      auto row = st.step();
       if (!row) return row.status();
       if (!*row) break;
       if (out.entries.size() == limit) {
         out.more = true;
         break;
       }
-      std::string text = r.entries.column_text(1);
+      std::string text = st.column_text(1);
       if (!out.entries.empty() && bytes + text.size() > kPageBudgetBytes) {
         out.more = true;
         break;
@@ -487,11 +500,11 @@ Result<sync::Changes> SqliteStore::read_log(std::uint64_t after, std::uint32_t l
       auto op = sync::op_from_json(*v);
       if (!op) return Status(Code::storage, "store holds an unreadable log entry");
       sync::LogEntry e;
-      e.seq = static_cast<std::uint64_t>(r.entries.column_int(0));
+      e.seq = static_cast<std::uint64_t>(st.column_int(0));
       e.op = std::move(*op);
-      e.skewed = r.entries.column_int(2) != 0;
-      e.scope.item = r.entries.column_text(3);
-      e.scope.creator = r.entries.column_text(4);
+      e.skewed = st.column_int(2) != 0;
+      e.scope.item = st.column_text(3);
+      e.scope.creator = st.column_text(4);
       out.entries.push_back(std::move(e));
     }
     if (out.more) {

@@ -236,7 +236,10 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
         shared_.log->warn("session {}: could not save the device's scope: {}", device_or_none(),
                           s.to_string());
     }
-    if (a.read_items) execute(proto_.on_items(shared_.store.read_items(*a.read_items)));
+    if (a.read_items) {
+      pending_items_ = std::move(*a.read_items);
+      maybe_read_items();
+    }
     if (a.record_reads) record_reads(std::move(*a.record_reads));
     if (a.read_history) {
       auto log = shared_.store.record_log(a.read_history->collection, a.read_history->id);
@@ -304,6 +307,14 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     execute(proto_.on_committed(batch, *r));
   }
 
+  // Reads the next group of fetched items once the outgoing queue is short (backpressure).
+  void maybe_read_items() {
+    if (!pending_items_ || aborted_ || queue_.size() >= kReadPaceFrames) return;
+    std::vector<std::string> items = std::move(*pending_items_);
+    pending_items_.reset();
+    execute(proto_.on_items(shared_.store.read_items(items)));
+  }
+
   // Reads the next page of the log once the outgoing queue is short (backpressure).
   void maybe_read_log() {
     if (!pending_read_ || aborted_ || queue_.size() >= kReadPaceFrames) return;
@@ -350,6 +361,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     queued_bytes_ -= queue_.front().size();
     queue_.pop_front();
     if (!queue_.empty()) do_write();
+    maybe_read_items();
     maybe_read_log();
     maybe_close();
   }
@@ -402,6 +414,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::optional<sync::Pull> pending_read_;
+  std::optional<std::vector<std::string>> pending_items_;  // a group of fetched items to read
   bool close_after_send_ = false;
   bool closing_ = false;
   bool aborted_ = false;

@@ -5,6 +5,9 @@
 #include <iterator>
 #include <span>
 
+#include <boost/json/serialize.hpp>
+
+#include "fieldsync/sync/op.hpp"
 #include "fieldsync/sync/op_chain.hpp"
 
 namespace fieldsync::sync {
@@ -20,7 +23,7 @@ std::vector<std::string> ClientSession::start() {
 
 bool ClientSession::up_to_date() const {
   return welcomed_ && !failed() && caught_up_ && !pull_in_flight_ && outbox_drained_ &&
-         !push_batch_in_flight_ && (!scoped_ || scope_seen_) && !fetch_in_flight_ &&
+         !push_batch_in_flight_ && (!scoped_ || scope_seen_) && fetching_.empty() &&
          to_fetch_.empty() && reads_drained_ && !reads_in_flight_;
 }
 
@@ -51,6 +54,12 @@ PushChain sign_chain(const crypto::Digest& prev, const std::vector<Op>& ops,
 
 }  // namespace
 
+namespace {
+// A push's budget, well under the frame limit, and what the chain adds per op (its digest).
+constexpr std::size_t kPushBudgetBytes = kMaxFrameBytes / 2;
+constexpr std::size_t kChainBytesPerOp = 2 * crypto::kDigestBytes + 3;
+}  // namespace
+
 std::vector<std::string> ClientSession::next_push() {
   if (!welcomed_ || failed() || push_batch_in_flight_) return {};
   auto ops = store_.pending_ops(config_.push_batch, in_flight_);
@@ -60,6 +69,17 @@ std::vector<std::string> ClientSession::next_push() {
     return {};
   }
   outbox_drained_ = false;
+  // A push stays well under the frame limit whatever its count (notes can be long): the ops
+  // past the budget go in the next push.
+  std::size_t bytes = 0;
+  std::size_t keep = 0;
+  for (; keep < ops->size(); ++keep) {
+    const std::size_t size =
+        boost::json::serialize(to_json((*ops)[keep])).size() + kChainBytesPerOp;
+    if (keep > 0 && bytes + size > kPushBudgetBytes) break;
+    bytes += size;
+  }
+  ops->resize(keep);
   Push p{next_batch_++, std::move(*ops)};
   if (config_.key) {
     auto prev = store_.chain_link_before(p.ops.front().id);
@@ -121,6 +141,7 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   wipe_ = m.wipe;
   lease_ = m.lease;
   scoped_ = m.scoped && !m.wipe;
+  fetch_window_ = std::clamp<std::uint32_t>(m.fetch_window, 1, kMaxFetchesInFlight);
   if (!m.epoch.empty())
     if (Status s = store_.on_server_epoch(m.epoch, m.epoch_base); !s) return fail(s);
   std::vector<std::string> out;
@@ -183,29 +204,35 @@ std::vector<std::string> ClientSession::handle(const Scope& m) {
 }
 
 std::vector<std::string> ClientSession::next_fetch() {
-  if (fetch_in_flight_ || to_fetch_.empty() || failed()) return {};
-  Fetch f;
+  std::vector<std::string> out;
+  if (failed()) return out;
   // Small fetches: each answer is queued whole on the server, so it must stay well under the
-  // server's per-connection queue (a lead's cases can be large).
+  // server's per-connection queue (a lead's cases can be large). With a window of two, the
+  // server reads the next items while this device stores the last answer.
   constexpr std::size_t kFetchChunk = 50;
-  const std::size_t n = std::min(to_fetch_.size(), std::min(kFetchChunk, kMaxFetchItems));
-  f.items.assign(std::make_move_iterator(to_fetch_.begin()),
-                 std::make_move_iterator(to_fetch_.begin() + static_cast<std::ptrdiff_t>(n)));
-  to_fetch_.erase(to_fetch_.begin(), to_fetch_.begin() + static_cast<std::ptrdiff_t>(n));
-  fetching_.clear();
-  for (const auto& i : f.items) fetching_.push_back(i.item);
-  fetch_in_flight_ = true;
-  return {encode(f)};
+  while (fetching_.size() < fetch_window_ && !to_fetch_.empty()) {
+    Fetch f;
+    const std::size_t n = std::min(to_fetch_.size(), std::min(kFetchChunk, kMaxFetchItems));
+    f.items.assign(std::make_move_iterator(to_fetch_.begin()),
+                   std::make_move_iterator(to_fetch_.begin() + static_cast<std::ptrdiff_t>(n)));
+    to_fetch_.erase(to_fetch_.begin(), to_fetch_.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<std::string> items;
+    items.reserve(f.items.size());
+    for (const auto& i : f.items) items.push_back(i.item);
+    fetching_.push_back(std::move(items));
+    out.push_back(encode(f));
+  }
+  return out;
 }
 
 std::vector<std::string> ClientSession::handle(const Snapshot& m) {
-  if (!fetch_in_flight_) return fail({Code::unexpected_message, "snapshot without a fetch"});
+  if (fetching_.empty()) return fail({Code::unexpected_message, "snapshot without a fetch"});
   if (Status s = store_.apply_snapshot(m.records); !s) return fail(s);
   snapshot_records_ += m.records.size();
   if (m.more) return {};
-  if (Status s = store_.mark_fetched(fetching_); !s) return fail(s);
-  fetching_.clear();
-  fetch_in_flight_ = false;
+  // The answer to the oldest fetch is complete (the server answers in order).
+  if (Status s = store_.mark_fetched(fetching_.front()); !s) return fail(s);
+  fetching_.pop_front();
   return next_fetch();
 }
 

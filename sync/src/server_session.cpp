@@ -101,6 +101,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
   w.scoped = scoped_;
   w.epoch = config_.epoch;
   w.epoch_base = config_.epoch_base;
+  w.fetch_window = kMaxFetchesInFlight;
   a.send.push_back(encode(w));
   return a;
 }
@@ -243,57 +244,88 @@ SessionActions ServerSession::handle(const Fetch& m) {
         encode(Error{Code::revoked, "this device was revoked: nothing is sent to it", false}));
     return a;
   }
-  if (fetch_) return protocol_error(Code::unexpected_message, "a fetch is already in flight");
+  if (fetches_.size() >= kMaxFetchesInFlight)
+    return protocol_error(
+        Code::unexpected_message,
+        "at most " + std::to_string(kMaxFetchesInFlight) + " fetches may be in flight");
   Fetch kept;
   for (const auto& i : m.items)
     if (!scoped_ || visibility_.contains(i.item)) kept.items.push_back(i);
+  // Answers go out in the order of the fetches: this one waits behind one being read.
+  fetches_.push_back(std::move(kept));
+  if (fetches_.size() > 1) return {};
+  return next_fetch_read();
+}
+
+SessionActions ServerSession::next_fetch_read() {
   SessionActions a;
-  if (kept.items.empty()) {
+  // A fetch of nothing visible is answered at once, with an empty snapshot.
+  while (!fetches_.empty() && fetches_.front().items.empty()) {
     a.send.push_back(encode(Snapshot{}));
-    return a;
+    fetches_.pop_front();
   }
-  std::vector<std::string> items;
-  items.reserve(kept.items.size());
-  for (const auto& i : kept.items) items.push_back(i.item);
-  fetch_ = std::move(kept);
-  a.read_items = std::move(items);
+  if (fetches_.empty()) return a;
+  // The items are read a few at a time: the transport reads the next group when its queue is
+  // short again, so a large answer is paced like log pages instead of queued whole.
+  const auto& items = fetches_.front().items;
+  const std::size_t end = std::min(items.size(), fetch_pos_ + kItemsPerRead);
+  std::vector<std::string> group;
+  group.reserve(end - fetch_pos_);
+  for (std::size_t i = fetch_pos_; i < end; ++i) group.push_back(items[i].item);
+  a.read_items = std::move(group);
   return a;
 }
 
 SessionActions ServerSession::on_items(
     const Result<std::vector<std::vector<SnapshotRecord>>>& records) {
-  if (!fetch_) return {};
-  Fetch fetch = std::move(*fetch_);
-  fetch_.reset();
+  if (fetches_.empty()) return {};
   if (!records)
     return protocol_error(records.status().code(),
                           "the server could not read the fetched "
                           "records: " +
                               records.status().message());
+  const Fetch& fetch = fetches_.front();
+  const std::size_t first = fetch_pos_;
+  const std::size_t end = std::min(fetch.items.size(), first + kItemsPerRead);
   SessionActions a;
-  Snapshot page;
-  std::size_t bytes = 0;
+  // Pages fill up across groups and go out when full, so frames stay large while the
+  // records held here stay within a page and a group.
   constexpr std::size_t kBudget = kMaxFrameBytes / 2;
-  for (std::size_t i = 0; i < fetch.items.size() && i < records->size(); ++i) {
-    const auto& held = (*records)[i];
-    HoldingDigest d;
-    for (const auto& r : held) d.add(r.collection, r.id, r.state);
-    const std::string have = d.empty() ? std::string() : d.finish();
-    if (have == fetch.items[i].have) continue;  // the device has it all already
+  for (std::size_t i = first; i < end && i - first < records->size(); ++i) {
+    const auto& held = (*records)[i - first];
+    const std::string& device_has = fetch.items[i].have;
+    if (held.empty() && device_has.empty()) continue;
+    if (!device_has.empty()) {
+      HoldingDigest d;
+      for (const auto& r : held) d.add(r.collection, r.id, r.state);
+      if ((d.empty() ? std::string() : d.finish()) == device_has) continue;  // holds it all
+    }
     for (const auto& r : held) {
-      const std::size_t size = encode(Snapshot{{r}, false}).size();
-      if (!page.records.empty() && bytes + size > kBudget) {
-        page.more = true;
-        a.send.push_back(encode(page));
-        page = Snapshot{};
-        bytes = 0;
+      std::string record = encode_snapshot_record(r);
+      if (!page_.empty() && page_bytes_ + record.size() > kBudget) {
+        a.send.push_back(encode_snapshot_frame(page_, true));
+        page_.clear();
+        page_bytes_ = 0;
       }
-      bytes += size;
-      page.records.push_back(r);
+      page_bytes_ += record.size() + 1;
+      page_.push_back(std::move(record));
     }
   }
-  page.more = false;
-  a.send.push_back(encode(page));
+  if (end < fetch.items.size()) {
+    fetch_pos_ = end;
+    a.read_items = next_fetch_read().read_items;
+    return a;
+  }
+  // The fetch is answered: its last page says so.
+  a.send.push_back(encode_snapshot_frame(page_, false));
+  page_.clear();
+  page_bytes_ = 0;
+  fetches_.pop_front();
+  fetch_pos_ = 0;
+  // The next fetch waiting behind this one.
+  SessionActions next = next_fetch_read();
+  for (auto& f : next.send) a.send.push_back(std::move(f));
+  a.read_items = std::move(next.read_items);
   return a;
 }
 
@@ -617,7 +649,18 @@ SessionActions ServerSession::on_read(Changes changes) {
   a.send.push_back(encode(changes));
   if (!more) {
     live_ = true;
-    bootstrapping_ = false;  // caught up: the scope frame below brings the items
+    if (bootstrapping_) {
+      // Caught up at the head. The scope read at auth may predate records committed up to
+      // that head (a client a teammate just registered, say): read it again; on_scope then
+      // re-reads the log from the head under it and sends the scope frame, whose items the
+      // device fetches whole.
+      bootstrapping_ = false;
+      if (!scope_loading_) {
+        scope_loading_ = true;
+        a.load_scope = true;
+      }
+      return a;
+    }
     if (live_gap_) {
       a.read = read_more(sent_cursor_).read;
     } else if (scoped_ && (!scope_announced_ || announce_pending_)) {

@@ -71,6 +71,7 @@ struct Encoder {
     if (m.scoped) o["scoped"] = true;
     if (!m.epoch.empty()) o["epoch"] = m.epoch;
     if (m.epoch_base != 0) o["epoch_base"] = m.epoch_base;
+    if (m.fetch_window > 1) o["fetch_window"] = m.fetch_window;
     if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
       o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
                     {"wipe_after_ms", m.lease.wipe_after_ms}};
@@ -498,6 +499,27 @@ std::string_view op_status_name(OpStatus s) {
 
 std::string encode(const Message& m) { return json::serialize(std::visit(Encoder{}, m)); }
 
+std::string encode_snapshot_record(const SnapshotRecord& r) {
+  return json::serialize(
+      json::object{{"collection", r.collection}, {"id", r.id}, {"state", to_json(r.state)}});
+}
+
+std::string encode_snapshot_frame(const std::vector<std::string>& encoded_records, bool more) {
+  json::object head = envelope("snapshot");
+  std::string text = json::serialize(head);
+  text.pop_back();  // the closing brace: the records and `more` follow
+  std::size_t size = text.size() + 32;
+  for (const auto& r : encoded_records) size += r.size() + 1;
+  text.reserve(size);
+  text += ",\"records\":[";
+  for (std::size_t i = 0; i < encoded_records.size(); ++i) {
+    if (i) text += ',';
+    text += encoded_records[i];
+  }
+  text += more ? "],\"more\":true}" : "],\"more\":false}";
+  return text;
+}
+
 std::string auth_message(int version, std::string_view device, std::string_view nonce,
                          std::string_view binding) {
   std::string m = "fieldsync device authentication\n";
@@ -558,6 +580,11 @@ Result<Message> decode(std::string_view frame) {
     m.scoped = r.boolean("scoped", false);
     m.epoch = r.str_or("epoch", "");
     if (o.contains("epoch_base")) m.epoch_base = r.u64("epoch_base");
+    if (o.contains("fetch_window")) {
+      const std::uint64_t window = r.u64("fetch_window");
+      m.fetch_window =
+          static_cast<std::uint32_t>(std::clamp<std::uint64_t>(window, 1, kMaxFetchesInFlight));
+    }
     if (const json::value* lease = o.if_contains("lease")) {
       if (!lease->is_object()) return malformed("'lease' must be an object");
       Reader lr(lease->get_object());

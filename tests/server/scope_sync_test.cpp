@@ -81,11 +81,11 @@ server::ServerConfig with_auth() {
 
 // A programme: team north (workers ana and ben, lead lea) and team south (worker sam).
 struct Programme {
-  test::RunningServer server{with_auth()};
+  test::RunningServer server;
   std::unique_ptr<server::Directory> directory;
   std::string url;
 
-  Programme() {
+  explicit Programme(server::ServerConfig config = with_auth()) : server(std::move(config)) {
     auto file = server::StoreFile::open(server.data_dir() + "/fieldsync.db", "");
     REQUIRE(file);
     // The directory seals its audit entries with the server's key, as fieldsync-admin does.
@@ -349,8 +349,8 @@ TEST_CASE("scopes: a new device starts from the records' current state, not thei
 
   Device lea(p, "lea");
   auto first = lea.sync();
-  CHECK(first.pulled == 1);             // the case-less task only
-  CHECK(first.snapshot_records == 8);   // two clients, cases, visits and notes, whole
+  CHECK(first.pulled == 1);            // the case-less task only
+  CHECK(first.snapshot_records == 8);  // two clients, cases, visits and notes, whole
   for (const char* tag : {"ana1", "ben1"}) {
     INFO(tag);
     CHECK(lea.has("cases", std::string("case-") + tag));
@@ -373,8 +373,8 @@ TEST_CASE("scopes: a new device starts from the records' current state, not thei
     }
   }
   // Then by cursor, as any device: one edit arrives as one log entry.
-  CHECK(lea.replica->cursor() == store_query_int(p.server.data_dir() + "/fieldsync.db",
-                                                  "SELECT max(seq) FROM log"));
+  CHECK(lea.replica->cursor() ==
+        store_query_int(p.server.data_dir() + "/fieldsync.db", "SELECT max(seq) FROM log"));
   ana.put("visits", "visit-ana1", {{"outcome", Kind::set, "seen again"}});
   ana.sync();
   auto next = lea.sync();
@@ -450,4 +450,52 @@ TEST_CASE("audit: a device's history request is scoped, and its reads reach the 
                         "SELECT count(*) FROM audit_log WHERE kind = 'read' AND "
                         "subject = 'cases/case-ben1'") == 0);
   p.verify_audit();
+}
+
+// A new device's first sync brings its whole caseload by fetch. The answer to a fetch is
+// read one item at a time as the session's outgoing queue drains (as the log read is paced),
+// so a caseload larger than the queue limit still arrives: here the limit is lowered to 12 MiB
+// and two cases hold ~8 MB each (notes of 60 KB; texts are at most 64 KiB). A single item
+// larger than the limit would still not fit.
+TEST_CASE("scopes: a new device gets a caseload larger than the session queue", "[scope]") {
+  server::ServerConfig config = with_auth();
+  config.max_queued_bytes = std::size_t{12} * 1024 * 1024;
+  Programme p(config);
+  Device ana(p, "ana");
+  Device early(p, "lea");  // a lead's device that synced before: it replays the log
+  ana.put("tasks", "task-first", {{"title", Kind::set, "first"}});  // so that its cursor is not 0
+  ana.sync();
+  early.sync();
+  REQUIRE(early.replica->cursor() > 0);
+  const std::string text(60 * 1000, 'x');
+  for (const char* tag : {"big1", "big2"}) {
+    open_case(ana, tag, "ana");
+    for (int i = 0; i < 130; ++i) {
+      REQUIRE(ana.replica->add_note(std::string("case-") + tag, text));
+      if (i % 30 == 29) ana.sync();  // pushes under the 4 MiB frame limit (see the next test)
+    }
+    ana.sync();
+  }
+  auto replayed = early.sync();  // by the log, in paced pages
+  CHECK(early.has("cases", "case-big2"));
+  CHECK(replayed.pulled > 0);
+
+  Device fresh(p, "lea");  // a new device of the same lead: bootstrap, everything by fetch
+  auto o = fresh.client->sync_once(p.url, 8s);
+  INFO(o.detail.to_string());
+  CHECK(o.kind == Outcome::Kind::up_to_date);
+  CHECK(fresh.has("cases", "case-big2"));
+}
+
+// A push is bounded by its encoded size as well as its count: 70 notes of 60 KB written
+// offline (4.2 MB, over the 4 MiB frame limit in one push) go up in several pushes.
+TEST_CASE("scopes: a device whose pending ops exceed one frame still uploads them", "[scope]") {
+  Programme p;
+  Device ana(p, "ana");
+  open_case(ana, "big", "ana");
+  const std::string text(60 * 1000, 'x');
+  for (int i = 0; i < 70; ++i) REQUIRE(ana.replica->add_note("case-big", text));
+  auto o = ana.client->sync_once(p.url, 8s);
+  INFO(o.detail.to_string());
+  CHECK(o.kind == Outcome::Kind::up_to_date);
 }

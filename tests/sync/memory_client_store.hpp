@@ -80,7 +80,11 @@ struct MemoryClientStore : sync::ClientStore {
     snapshots.insert(snapshots.end(), records.begin(), records.end());
     return Status::ok();
   }
-  Status mark_fetched(const std::vector<std::string>& /*items*/) override { return Status::ok(); }
+  std::vector<std::string> fetched;  // items whose fetch was answered whole
+  Status mark_fetched(const std::vector<std::string>& items) override {
+    fetched.insert(fetched.end(), items.begin(), items.end());
+    return Status::ok();
+  }
   // Keeps no acknowledged ops: only remembers the epoch.
   Status on_server_epoch(const std::string& e, std::uint64_t /*base*/) override {
     epoch = e;

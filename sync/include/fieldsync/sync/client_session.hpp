@@ -11,7 +11,8 @@
 //   changes (pulled)        -> the store applies them; pull again while `more`
 //   changes (live)          -> the store applies them
 //   scope                   -> the store purges what left the scope and names what it gained;
-//                              fetch (at most kMaxFetchItems per frame, one in flight)
+//                              fetch (at most kMaxFetchItems per frame; one in flight, or
+//                              as many as the welcome's fetch_window allows)
 //   snapshot                -> the store merges the records; the next fetch when more = false
 //   (after welcome)         -> reads: the records opened on the device, a batch at a time;
 //                              noted -> the store forgets them, next batch
@@ -27,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -169,7 +171,8 @@ class ClientSession {
   std::size_t acked_ = 0;
   std::size_t received_ = 0;
   std::vector<FetchItem> to_fetch_;
-  std::vector<std::string> fetching_;  // the items of the fetch in flight
+  std::deque<std::vector<std::string>> fetching_;  // the items of each fetch in flight
+  std::uint32_t fetch_window_ = 1;                 // fetches in flight at most (welcome)
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;
   std::uint64_t next_reads_batch_ = 1;
@@ -184,7 +187,6 @@ class ClientSession {
   bool outbox_drained_ = false;
   bool scoped_ = false;      // the server sends a scope after the first catch-up
   bool scope_seen_ = false;  // ... and it came
-  bool fetch_in_flight_ = false;
   bool reads_drained_ = false;
   bool history_in_flight_ = false;
 };

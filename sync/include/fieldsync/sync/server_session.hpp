@@ -22,7 +22,8 @@
 //   on_read         -> changes; when the pull caught up, the session becomes live, and a
 //                      scoped session sends its first scope (Actions::save_scope: remember it)
 //   fetch           -> Actions::read_items: the transport reads them and calls on_items()
-//                      -> snapshot frames with what the device does not already hold
+//                      -> snapshot frames with what the device does not already hold; up to
+//                      kMaxFetchesInFlight fetches may be in flight, answered in order
 //   on_live         -> live changes while connected and caught up (or a read to fill a gap);
 //                      an entry that may change the scope (an assignment, a share, a new
 //                      case) loads the scope again, then re-reads from the cursor
@@ -32,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -147,7 +149,9 @@ class ServerSession {
   SessionActions on_scope(const Result<Visibility>& scope,
                           const Result<std::vector<std::string>>& saved, std::uint64_t head,
                           std::int64_t now_ms);
-  // The records of the items of the last `read_items` action, in its order.
+  // The records of the items of the last `read_items` action, in its order. A fetch's items
+  // are asked for a group at a time (the next group in the answer's read_items): read it when
+  // the outgoing queue is short again.
   SessionActions on_items(const Result<std::vector<std::vector<SnapshotRecord>>>& records);
   // The audit log took (or could not take) the reads of `record_reads`.
   SessionActions on_reads_recorded(std::uint64_t batch, const Status& status);
@@ -190,6 +194,8 @@ class ServerSession {
   SessionActions handle(const Pull& m);
   SessionActions protocol_error(Code code, std::string message);
   SessionActions handle(const Fetch& m);
+  // Answers the fetches at the front that need no read, then reads the next one's items.
+  SessionActions next_fetch_read();
   SessionActions handle(const Reads& m);
   SessionActions handle(const HistoryRequest& m);
   // The scope frame that brings the device from what it holds to visibility_.
@@ -228,8 +234,14 @@ class ServerSession {
   Visibility visibility_;
   std::vector<std::string> device_items_;  // what the device holds, when known
   std::vector<std::string> saved_items_;   // what the store remembers for the device
-  std::optional<Fetch> fetch_;             // in flight
-  std::uint64_t rescoped_through_ = 0;     // entries up to here already reloaded the scope
+  std::deque<Fetch> fetches_;      // in flight, answered in order (the front one is being read)
+  std::size_t fetch_pos_ = 0;      // the front fetch's items answered so far
+  std::vector<std::string> page_;  // the front fetch's next snapshot page, records encoded
+  std::size_t page_bytes_ = 0;
+  // Items per read_items action: one, so that a large case is paced on its own (a snapshot
+  // page still gathers many items).
+  static constexpr std::size_t kItemsPerRead = 1;
+  std::uint64_t rescoped_through_ = 0;  // entries up to here already reloaded the scope
   bool scoped_ = false;
   bool device_items_known_ = false;
   bool scope_announced_ = false;  // the first scope frame went out

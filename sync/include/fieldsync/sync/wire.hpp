@@ -50,6 +50,9 @@ inline constexpr std::size_t kMaxFrameBytes = std::size_t{4} * 1024 * 1024;
 inline constexpr std::size_t kMaxPushOps = 1000;
 inline constexpr std::uint32_t kMaxPullLimit = 5000;
 inline constexpr std::size_t kMaxFetchItems = 500;
+// Fetches a device may have in flight at once when the welcome allows it (fetch_window), so
+// that the server reads the next items while the device stores the last answer.
+inline constexpr std::uint32_t kMaxFetchesInFlight = 2;
 inline constexpr std::size_t kMaxReadEvents = 1000;
 inline constexpr std::size_t kMaxHistoryEntries = 2000;
 
@@ -112,6 +115,8 @@ struct Welcome {
   // The log's head when the epoch began: a restored store's entries up to it are the backup's,
   // those after it are new. 0 for a store that was never restored.
   std::uint64_t epoch_base = 0;
+  // Fetches the device may have in flight (servers before it was added take 1).
+  std::uint32_t fetch_window = 1;
 };
 
 // A device's signature over its chain of operations (op_chain.hpp), hex text: the link
@@ -240,6 +245,11 @@ using Message =
                  Scope, Fetch, Snapshot, Reads, Noted, HistoryRequest, HistoryLog>;
 
 std::string encode(const Message& m);
+// A snapshot frame built from records encoded one at a time: the same frame as encoding the
+// Snapshot whole, for a sender that sizes its pages by the records' encoded lengths without
+// encoding any record twice.
+std::string encode_snapshot_record(const SnapshotRecord& record);
+std::string encode_snapshot_frame(const std::vector<std::string>& encoded_records, bool more);
 
 // The bytes a device signs to answer a challenge: a fixed context, the protocol version, the
 // device id, the nonce, and `binding` (a TLS channel binding when the transport has one, else
