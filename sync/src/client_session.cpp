@@ -84,7 +84,11 @@ std::vector<std::string> ClientSession::next_push() {
   if (config_.key) {
     auto prev = store_.chain_link_before(p.ops.front().id);
     if (!prev) return fail(prev.status());
-    if (*prev) p.chain = sign_chain(**prev, p.ops, config_.device, *config_.key);
+    if (*prev) {
+      p.chain = sign_chain(**prev, p.ops, config_.device, *config_.key);
+      // A server that computes the digests itself is not sent them (64 hex digits an op).
+      if (server_digests_) p.chain->digests.clear();
+    }
   }
   for (const auto& op : p.ops) in_flight_.insert(op.id);
   push_batch_in_flight_ = p.batch;
@@ -142,6 +146,7 @@ std::vector<std::string> ClientSession::handle(const Welcome& m) {
   lease_ = m.lease;
   scoped_ = m.scoped && !m.wipe;
   fetch_window_ = std::clamp<std::uint32_t>(m.fetch_window, 1, kMaxFetchesInFlight);
+  server_digests_ = m.server_digests;
   if (!m.epoch.empty())
     if (Status s = store_.on_server_epoch(m.epoch, m.epoch_base); !s) return fail(s);
   std::vector<std::string> out;

@@ -102,6 +102,7 @@ SessionActions ServerSession::welcome(std::uint64_t head, std::int64_t now_ms) {
   w.epoch = config_.epoch;
   w.epoch_base = config_.epoch_base;
   w.fetch_window = kMaxFetchesInFlight;
+  w.server_digests = true;
   a.send.push_back(encode(w));
   return a;
 }
@@ -369,12 +370,20 @@ SignedChain ServerSession::check_chain(const Push& m) const {
   // decode() checked the hex lengths and that there is one digest per op.
   auto prev = digest_from_hex(m.chain->prev);
   if (prev) c.prev = *prev;
-  c.digests.reserve(m.chain->digests.size());
+  c.digests.reserve(m.ops.size());
   crypto::Digest link = c.prev;
-  for (const auto& text : m.chain->digests) {
-    auto d = digest_from_hex(text);
-    c.digests.push_back(d ? *d : crypto::Digest{});
-    link = chain_next(link, c.digests.back());
+  if (m.chain->digests.empty()) {
+    // Left out by the device: the chain is the ops' own, which the signature must cover.
+    for (const auto& op : m.ops) {
+      c.digests.push_back(op_digest(op));
+      link = chain_next(link, c.digests.back());
+    }
+  } else {
+    for (const auto& text : m.chain->digests) {
+      auto d = digest_from_hex(text);
+      c.digests.push_back(d ? *d : crypto::Digest{});
+      link = chain_next(link, c.digests.back());
+    }
   }
   auto sig = crypto::from_hex(c.signature);
   if (!prev || !sig || sig->size() != crypto::kSignatureBytes || !device_key_ || m.ops.empty())

@@ -72,6 +72,7 @@ struct Encoder {
     if (!m.epoch.empty()) o["epoch"] = m.epoch;
     if (m.epoch_base != 0) o["epoch_base"] = m.epoch_base;
     if (m.fetch_window > 1) o["fetch_window"] = m.fetch_window;
+    if (m.server_digests) o["server_digests"] = true;
     if (m.lease.sync_within_ms > 0 || m.lease.wipe_after_ms > 0)
       o["lease"] = {{"sync_within_ms", m.lease.sync_within_ms},
                     {"wipe_after_ms", m.lease.wipe_after_ms}};
@@ -111,8 +112,9 @@ struct Encoder {
     for (const auto& op : m.ops) ops.push_back(to_json(op));
     o["ops"] = std::move(ops);
     if (m.chain) {
-      o["chain"] = json::object{
-          {"prev", m.chain->prev}, {"d", strings(m.chain->digests)}, {"sig", m.chain->signature}};
+      json::object chain{{"prev", m.chain->prev}, {"sig", m.chain->signature}};
+      if (!m.chain->digests.empty()) chain["d"] = strings(m.chain->digests);
+      o["chain"] = std::move(chain);
     }
     return o;
   }
@@ -300,7 +302,10 @@ Result<Message> decode_push(Reader& r) {
     PushChain chain;
     chain.prev = cr.str("prev");
     chain.signature = cr.str("sig");
-    if (const json::array* ds = cr.array("d"))
+    // "d" may be left out: the server computes the digests from the ops (Welcome's
+    // server_digests).
+    const bool has_digests = cr.object_member("d") != nullptr;
+    if (const json::array* ds = has_digests ? cr.array("d") : nullptr)
       for (const auto& d : *ds) {
         if (!d.is_string() || !is_hex(d.get_string(), 64))
           return malformed("'chain.d' must hold 64 hex digits per operation");
@@ -309,7 +314,7 @@ Result<Message> decode_push(Reader& r) {
     if (!cr.error().is_ok()) return cr.error();
     if (!is_hex(chain.prev, 64)) return malformed("'chain.prev' must be 64 hex digits");
     if (!is_hex(chain.signature, 128)) return malformed("'chain.sig' must be 128 hex digits");
-    if (chain.digests.size() != m.ops.size())
+    if (has_digests && chain.digests.size() != m.ops.size())
       return malformed("'chain.d' must hold one digest per operation");
     m.chain = std::move(chain);
   }
@@ -580,6 +585,7 @@ Result<Message> decode(std::string_view frame) {
     m.scoped = r.boolean("scoped", false);
     m.epoch = r.str_or("epoch", "");
     if (o.contains("epoch_base")) m.epoch_base = r.u64("epoch_base");
+    m.server_digests = r.boolean("server_digests", false);
     if (o.contains("fetch_window")) {
       const std::uint64_t window = r.u64("fetch_window");
       m.fetch_window =

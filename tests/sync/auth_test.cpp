@@ -125,11 +125,14 @@ TEST_CASE("signed push: the client signs its chain of operations and the server 
   auto push = std::get<Push>(decoded(*push_frame));
   REQUIRE(push.chain);
   CHECK(push.chain->prev == digest_hex(chain_genesis(kDevice)));
-  CHECK(push.chain->digests.size() == 2);
+  // The welcome said the server computes the digests: the push leaves them out.
+  CHECK(push.chain->digests.empty());
   auto submitted = p.server.on_frame(*push_frame, 0, 1000);
   REQUIRE(submitted.submit);
   REQUIRE(submitted.submit->chain);
   CHECK(submitted.submit->chain->verified);
+  REQUIRE(submitted.submit->chain->digests.size() == 2);
+  CHECK(submitted.submit->chain->digests[1] == op_digest(push.ops[1]));
   CHECK(submitted.submit->chain->device == kDevice);
   CHECK(submitted.submit->chain->user == "ana");
   CHECK(submitted.submit->ops.size() == 2);
@@ -169,6 +172,16 @@ TEST_CASE("signed push: another device's key, a changed op, swapped ops are refu
     REQUIRE(a.submit->refused.size() == 1);
     CHECK(a.submit->refused[0].position == 1);
     CHECK(a.submit->refused[0].result.code == Code::bad_signature);
+  }
+  SECTION("without digests, one op changed after signing: the whole push") {
+    Push push = signed_push(ops, genesis, p.key);
+    push.chain->digests.clear();
+    push.ops[1].writes[0].value = "closed";
+    auto a = p.server.on_frame(encode(push), 0, 1000);
+    REQUIRE(a.submit);
+    CHECK_FALSE(a.submit->chain->verified);
+    CHECK(a.submit->ops.empty());
+    CHECK(a.submit->refused.size() == 3);
   }
   SECTION("two ops swapped after signing: both") {
     Push push = signed_push(ops, genesis, p.key);

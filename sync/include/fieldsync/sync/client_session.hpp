@@ -173,6 +173,7 @@ class ClientSession {
   std::vector<FetchItem> to_fetch_;
   std::deque<std::vector<std::string>> fetching_;  // the items of each fetch in flight
   std::uint32_t fetch_window_ = 1;                 // fetches in flight at most (welcome)
+  bool server_digests_ = false;  // the server computes op digests: pushes leave them out
   std::size_t purged_ = 0;
   std::size_t snapshot_records_ = 0;
   std::uint64_t next_reads_batch_ = 1;

@@ -117,13 +117,17 @@ struct Welcome {
   std::uint64_t epoch_base = 0;
   // Fetches the device may have in flight (servers before it was added take 1).
   std::uint32_t fetch_window = 1;
+  // The server computes each pushed op's digest itself: a push's chain may leave them out.
+  bool server_digests = false;
 };
 
 // A device's signature over its chain of operations (op_chain.hpp), hex text: the link
 // before the first op, each op's digest, and the Ed25519 signature over push_message().
 struct PushChain {
   std::string prev;
-  std::vector<std::string> digests;  // one per op of the push
+  // One per op of the push, or none when the server computes them from the ops (its welcome
+  // said server_digests): the signature covers the chain either way.
+  std::vector<std::string> digests;
   std::string signature;
 };
 
