@@ -631,7 +631,7 @@ SessionActions ServerSession::on_read(Changes changes) {
     const bool internal = read_is_internal_;
     changes.live = internal;
     if (internal) changes.more = false;
-    if (!changes.entries.empty() || !internal) a.send.push_back(encode(changes));
+    if (!changes.entries.empty() || !internal) send_changes(a, changes);
     live_gap_ = true;  // whatever follows is read again under the new scope
     if (!internal) live_ = false;
     if (!scope_loading_) {
@@ -645,7 +645,7 @@ SessionActions ServerSession::on_read(Changes changes) {
     changes.live = true;
     bool more = changes.more;
     changes.more = false;
-    if (!changes.entries.empty()) a.send.push_back(encode(changes));
+    if (!changes.entries.empty()) send_changes(a, changes);
     if (more || live_gap_) {
       auto next = read_more(sent_cursor_);
       a.read = next.read;
@@ -655,7 +655,7 @@ SessionActions ServerSession::on_read(Changes changes) {
     return a;
   }
   bool more = changes.more;
-  a.send.push_back(encode(changes));
+  send_changes(a, changes);
   if (!more) {
     live_ = true;
     if (bootstrapping_) {
@@ -677,6 +677,11 @@ SessionActions ServerSession::on_read(Changes changes) {
     }
   }
   return a;
+}
+
+void ServerSession::send_changes(SessionActions& a, const Changes& c) {
+  a.send.push_back(encode(c));
+  told_cursor_ = std::max(told_cursor_, c.cursor);
 }
 
 SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
@@ -701,16 +706,23 @@ SessionActions ServerSession::on_live(const std::vector<LogEntry>& entries) {
   if (entries.front().seq > sent_cursor_ + 1) return read_more(sent_cursor_);
   Changes c;
   c.live = true;
+  bool own = false;
   for (const auto& e : entries) {
     if (e.seq <= sent_cursor_) continue;
-    if (e.op.device == hello_->device) continue;
+    if (e.op.device == hello_->device) {
+      own = true;
+      continue;
+    }
     if (scoped_ && !visibility_.sees(e.scope)) continue;
     c.entries.push_back(e);
   }
   sent_cursor_ = std::max(sent_cursor_, entries.back().seq);
   c.cursor = sent_cursor_;
   SessionActions a;
-  if (!c.entries.empty()) a.send.push_back(encode(c));
+  // Nothing to send but the cursor: the device is told anyway after its own ops were logged
+  // and after many skipped entries, so that its next pull does not scan them again.
+  if (!c.entries.empty() || own || sent_cursor_ - told_cursor_ >= kCursorNoticeEntries)
+    send_changes(a, c);
   return a;
 }
 

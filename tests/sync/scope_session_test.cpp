@@ -178,6 +178,25 @@ TEST_CASE("scoped session: first scope after the catch-up, fetch answered by dif
     s.server.on_scope(none, scope.items, 8, 1000);
     CHECK(s.server.visibility()->items.empty());
   }
+  SECTION("the device is told the cursor after its own ops, and after many skipped entries") {
+    Op own = put("visits", "v-1", "outcome", "mine", 6);
+    own.device = kDevice;
+    auto told = s.server.on_live({LogEntry{6, own, false, {"c:case-1", "ana"}}});
+    REQUIRE(told.send.size() == 1);
+    const auto& c = frame_as<Changes>(told.send[0], keep);
+    CHECK(c.entries.empty());
+    CHECK(c.live);
+    CHECK(c.cursor == 6);
+    LogEntry theirs{7, put("visits", "v-9", "outcome", "x", 7), false, {"c:case-9", "lee"}};
+    CHECK(s.server.on_live({theirs}).send.empty());  // one entry it does not see: nothing yet
+    std::vector<LogEntry> many;
+    for (std::uint64_t seq = 8; seq < 1008; ++seq)
+      many.push_back({seq, put("visits", "v-9", "outcome", "x", seq), false, {"c:case-9", "lee"}});
+    auto notice = s.server.on_live(many);
+    REQUIRE(notice.send.size() == 1);
+    Message keep2;
+    CHECK(frame_as<Changes>(notice.send[0], keep2).cursor == 1007);
+  }
   SECTION("live entries outside the scope are not sent; an assignment reloads the scope") {
     LogEntry theirs{6, put("visits", "v-9", "outcome", "x", 6), false, {"c:case-9", "lee"}};
     LogEntry mine{7, put("visits", "v-1", "outcome", "y", 7), false, {"c:case-1", "lee"}};

@@ -230,6 +230,10 @@ class ServerSession {
   bool live_ = false;
   bool live_gap_ = false;          // live entries arrived while a read was in flight
   std::uint64_t sent_cursor_ = 0;  // every entry up to here has been sent (or skipped)
+  std::uint64_t told_cursor_ = 0;  // the last cursor sent to the device
+  // Live entries skipped (invisible) before the device is told the cursor anyway.
+  static constexpr std::uint64_t kCursorNoticeEntries = 1000;
+  void send_changes(SessionActions& a, const Changes& c);
   // Scopes (a worker's or lead's device on an authenticating server).
   Visibility visibility_;
   std::vector<std::string> device_items_;  // what the device holds, when known
