@@ -307,12 +307,17 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
     execute(proto_.on_committed(batch, *r));
   }
 
-  // Reads the next group of fetched items once the outgoing queue is short (backpressure).
+  // Reads fetched items, a group at a time, while the outgoing queue is short (backpressure).
+  // A loop, not a recursion: each answer may ask for the next group at once.
   void maybe_read_items() {
-    if (!pending_items_ || aborted_ || queue_.size() >= kReadPaceFrames) return;
-    std::vector<std::string> items = std::move(*pending_items_);
-    pending_items_.reset();
-    execute(proto_.on_items(shared_.store.read_items(items)));
+    if (reading_items_) return;  // the loop below picks the next group up
+    reading_items_ = true;
+    while (pending_items_ && !aborted_ && queue_.size() < kReadPaceFrames) {
+      std::vector<std::string> items = std::move(*pending_items_);
+      pending_items_.reset();
+      execute(proto_.on_items(shared_.store.read_items(items)));
+    }
+    reading_items_ = false;
   }
 
   // Reads the next page of the log once the outgoing queue is short (backpressure).
@@ -415,6 +420,7 @@ class WsSession final : public Connection, public std::enable_shared_from_this<W
   bool writing_ = false;
   std::optional<sync::Pull> pending_read_;
   std::optional<std::vector<std::string>> pending_items_;  // a group of fetched items to read
+  bool reading_items_ = false;                             // maybe_read_items' loop is running
   bool close_after_send_ = false;
   bool closing_ = false;
   bool aborted_ = false;

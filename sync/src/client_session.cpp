@@ -204,6 +204,13 @@ std::vector<std::string> ClientSession::handle(const Scope& m) {
   if (!applied) return fail(applied.status());
   scope_seen_ = true;
   purged_ += applied->purged;
+  // An answer in flight must not mark an item fetched that this frame removed or named again
+  // (a stale answer may lack it): such items are fetched anew when in scope.
+  for (auto& items : fetching_)
+    std::erase_if(items, [&](const std::string& item) {
+      return m.full || std::find(m.remove.begin(), m.remove.end(), item) != m.remove.end() ||
+             std::find(m.add.begin(), m.add.end(), item) != m.add.end();
+    });
   for (auto& f : applied->fetch) to_fetch_.push_back(std::move(f));
   return next_fetch();
 }

@@ -199,6 +199,13 @@ void ServerSession::append(SessionActions& a, SessionActions more) {
 
 SessionActions ServerSession::announce_scope(bool always) {
   SessionActions a;
+  // Records already gathered for a fetch answer go out before the scope frame, which may
+  // remove their items: the device then purges them.
+  if (!page_.empty()) {
+    a.send.push_back(encode_snapshot_frame(page_, true));
+    page_.clear();
+    page_bytes_ = 0;
+  }
   const std::vector<std::string>& now = visibility_.items;
   Scope m;
   m.digest = scope_digest(now);
@@ -293,6 +300,9 @@ SessionActions ServerSession::on_items(
   // records held here stay within a page and a group.
   constexpr std::size_t kBudget = kMaxFrameBytes / 2;
   for (std::size_t i = first; i < end && i - first < records->size(); ++i) {
+    // The scope may have lost the item since the fetch came (the answer is paced): then it
+    // is not sent, whatever was read.
+    if (scoped_ && !visibility_.contains(fetch.items[i].item)) continue;
     const auto& held = (*records)[i - first];
     const std::string& device_has = fetch.items[i].have;
     if (held.empty() && device_has.empty()) continue;

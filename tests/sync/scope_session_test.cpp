@@ -430,3 +430,103 @@ TEST_CASE("a snapshot frame built from encoded records is the encoded snapshot",
   }
   CHECK(decode(encode_snapshot_frame({}, false)));
 }
+
+// A fetch's answer is paced, so a rescope can come between its item reads.
+// Records of an item the scope frame removed must not reach the device after that frame (the
+// device purges on the frame, then would store them again and never be told to drop them).
+namespace {
+struct FetchThenRemove {
+  Session s;
+  Visibility scope{false, {"c:a", "c:x"}, {"ana"}};
+  Visibility without_x{false, {"c:a"}, {"ana"}};
+  RecordState st;
+  std::vector<std::string> wire;  // every frame the server sent after the first scope frame
+  FetchThenRemove() {
+    s.store.cursor_ = 3;
+    s.welcome(scope, {});
+    auto done = s.server.on_read(Changes{{}, 5, false, false});
+    REQUIRE(done.send.size() == 2);
+    apply(st, put("cases", "x", "programme", "food"), *default_schema().collection("cases"));
+  }
+  void collect(const SessionActions& a) {
+    for (const auto& f : a.send) wire.push_back(f);
+  }
+  // The case x is reassigned away while live: the scope is reloaded without c:x, the log
+  // re-read, and the scope frame removing c:x goes out.
+  void reassign_x_away() {
+    LogEntry away{6, put("cases", "x", "assigned_to", "ben", 6), false, {"c:x", "lee"}};
+    auto reload = s.server.on_live({away});
+    REQUIRE(reload.load_scope);
+    collect(reload);
+    auto reread = s.server.on_scope(without_x, scope.items, 6, 1000);
+    REQUIRE(reread.read);
+    collect(reread);
+    auto announced = s.server.on_read(Changes{{}, 6, false, false});
+    collect(announced);
+  }
+  // True when a snapshot frame after the scope frame that removed c:x carries x's records.
+  bool x_after_removal() {
+    bool removed = false;
+    bool leaked = false;
+    for (const auto& f : wire) {
+      Message m = decoded(f);
+      if (const auto* sc = std::get_if<Scope>(&m))
+        for (const auto& i : sc->remove) removed |= i == "c:x";
+      if (const auto* sn = std::get_if<Snapshot>(&m))
+        for (const auto& r : sn->records) leaked |= removed && r.id == "x";
+    }
+    REQUIRE(removed);
+    return leaked;
+  }
+};
+}  // namespace
+
+TEST_CASE("a removed item's records held in the open page do not follow its removal", "[scope]") {
+  FetchThenRemove t;
+  auto read = t.s.server.on_frame(encode(Fetch{{{"c:x", ""}, {"c:a", ""}}}), 5, 1000);
+  REQUIRE(read.read_items);
+  CHECK(*read.read_items == Items{"c:x"});
+  // x is read under the old scope; its records wait in the page for the next item.
+  auto next = t.s.server.on_items(std::vector<std::vector<SnapshotRecord>>{{{"cases", "x", t.st}}});
+  t.collect(next);
+  REQUIRE(next.read_items);
+  t.reassign_x_away();
+  auto last = t.s.server.on_items(std::vector<std::vector<SnapshotRecord>>{{}});
+  t.collect(last);
+  CHECK_FALSE(t.x_after_removal());
+}
+
+TEST_CASE("an item not yet read when the scope loses it is not sent for the fetch", "[scope]") {
+  FetchThenRemove t;
+  auto read = t.s.server.on_frame(encode(Fetch{{{"c:a", ""}, {"c:x", ""}}}), 5, 1000);
+  REQUIRE(read.read_items);
+  auto next = t.s.server.on_items(std::vector<std::vector<SnapshotRecord>>{{}});
+  REQUIRE(next.read_items);
+  CHECK(*next.read_items == Items{"c:x"});  // the transport reads it when its queue is short
+  t.reassign_x_away();
+  // ... which is now, after the scope frame: the store returns x's records as they are now.
+  auto last = t.s.server.on_items(std::vector<std::vector<SnapshotRecord>>{{{"cases", "x", t.st}}});
+  t.collect(last);
+  CHECK_FALSE(t.x_after_removal());
+}
+
+TEST_CASE("an answer in flight does not mark fetched an item a later scope frame removed",
+          "[scope]") {
+  Session s;
+  s.store.cursor_ = 3;
+  Visibility scope{false, {"c:a", "c:x"}, {"ana"}};
+  s.welcome(scope, {});
+  auto done = s.server.on_read(Changes{{}, 5, false, false});
+  REQUIRE(done.send.size() == 2);
+  (void)s.client.on_frame(done.send[0]);
+  auto fetch = s.client.on_frame(done.send[1]);
+  REQUIRE(fetch.size() == 1);
+  // x leaves the scope and comes back before the answer to the first fetch arrives.
+  Scope away{false, {}, {"c:x"}, scope_digest(Items{"c:a"})};
+  (void)s.client.on_frame(encode(away));
+  Scope back{false, {"c:x"}, {}, scope_digest(scope.items)};
+  auto again = s.client.on_frame(encode(back));
+  REQUIRE(again.size() == 1);                                 // x is fetched anew
+  (void)s.client.on_frame(encode_snapshot_frame({}, false));  // the stale answer
+  CHECK(s.store.fetched == Items{"c:a"});
+}
