@@ -29,6 +29,7 @@
 #include <boost/json.hpp>
 
 #include "fieldsync/server/audit.hpp"
+#include "fieldsync/server/store_file.hpp"
 #include "fieldsync/sync/hlc.hpp"
 #include "fieldsync/sync/merge.hpp"
 #include "fieldsync/sync/op_chain.hpp"
@@ -50,62 +51,8 @@ std::int64_t system_now_ms() {
 }
 
 // ---------------------------------------------------------------------------------------
-// SQLite baseline: the server's tables (server/src/store_schema.cpp) that one accepted op
-// writes to, with their indexes and triggers, created the way a new store creates them.
-
-constexpr const char* kSchemaSql = R"sql(
-CREATE TABLE log(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  op_id TEXT NOT NULL UNIQUE,
-  device TEXT NOT NULL,
-  collection TEXT NOT NULL,
-  record TEXT NOT NULL,
-  op_json TEXT NOT NULL,
-  skewed INTEGER NOT NULL,
-  received_ms INTEGER NOT NULL);
-CREATE TABLE records(
-  collection TEXT NOT NULL,
-  id TEXT NOT NULL,
-  state_json TEXT NOT NULL,
-  fields_json TEXT NOT NULL,
-  deleted INTEGER NOT NULL,
-  PRIMARY KEY(collection, id)) WITHOUT ROWID;
-ALTER TABLE records ADD COLUMN scope_item TEXT NOT NULL DEFAULT '';
-ALTER TABLE records ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
-CREATE INDEX log_by_record ON log(collection, record, seq);
-CREATE INDEX records_by_item ON records(scope_item);
-CREATE INDEX records_by_creator ON records(created_by, collection);
-CREATE INDEX cases_by_client ON records(json_extract(fields_json, '$.client_id'))
-  WHERE collection = 'cases';
-CREATE TABLE case_access(
-  case_id TEXT NOT NULL,
-  user TEXT NOT NULL,
-  kind TEXT NOT NULL CHECK (kind IN ('owner', 'shared')),
-  PRIMARY KEY(case_id, user)) WITHOUT ROWID;
-CREATE INDEX case_access_by_user ON case_access(user, kind);
-CREATE TABLE audit_log(
-  seq INTEGER PRIMARY KEY,
-  at_ms INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  user TEXT NOT NULL,
-  device TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  detail TEXT NOT NULL,
-  hash BLOB NOT NULL);
-CREATE INDEX audit_refused ON audit_log(subject) WHERE kind = 'refused';
-CREATE TABLE device_chains(
-  device TEXT PRIMARY KEY,
-  last_op TEXT NOT NULL,
-  head BLOB NOT NULL) WITHOUT ROWID;
-CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
-  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER log_append_only_update BEFORE UPDATE ON log
-  BEGIN SELECT RAISE(ABORT, 'the operation log is append-only'); END;
-CREATE TRIGGER log_append_only_delete BEFORE DELETE ON log
-  BEGIN SELECT RAISE(ABORT, 'the operation log is append-only'); END;
-)sql";
+// SQLite baseline: the server's own store file (tables, indexes, triggers) is made by
+// server::StoreFile before anything is timed; the timed writes are plain prepared statements.
 
 // The server's statements (server/src/sqlite_store.cpp, audit_chain.cpp), word for word.
 constexpr const char* kSaveRecordSql =
@@ -745,10 +692,15 @@ Result<SqliteBaseline> sqlite_baseline(const std::string& dir, const std::vector
   if (batch == 0) return Status(Code::invalid_argument, "the batch must hold at least one op");
   auto folder = TempFolder::make(dir);
   if (!folder) return folder.status();
-  auto db = Connection::open(folder->file("baseline.db"));
+  const std::string path = folder->file("baseline.db");
+  {
+    // The schema exactly as a new server store has it; closed before the timed part.
+    auto store = server::StoreFile::open(path, "");
+    if (!store) return store.status();
+  }
+  auto db = Connection::open(path);
   if (!db) return db.status();
   if (Status s = configure(*db); !s) return s;
-  if (Status s = db->exec(kSchemaSql); !s) return s;
   auto writer = RowWriter::prepare(*db);
   if (!writer) return writer.status();
 
