@@ -273,8 +273,8 @@ SessionActions ServerSession::next_fetch_read() {
     fetches_.pop_front();
   }
   if (fetches_.empty()) return a;
-  // The items are read a few at a time: the transport reads the next group when its queue is
-  // short again, so a large answer is paced like log pages instead of queued whole.
+  // The items are read kItemsPerRead (one) at a time: the transport reads the next when its
+  // queue is short again, so a large answer is paced like log pages instead of queued whole.
   const auto& items = fetches_.front().items;
   const std::size_t end = std::min(items.size(), fetch_pos_ + kItemsPerRead);
   std::vector<std::string> group;
@@ -377,7 +377,7 @@ SignedChain ServerSession::check_chain(const Push& m) const {
   c.device = hello_->device;
   c.user = user();
   c.signature = m.chain->signature;
-  // decode() checked the hex lengths and that there is one digest per op.
+  // decode() checked the hex lengths and that there is one digest per op, or none.
   auto prev = digest_from_hex(m.chain->prev);
   if (prev) c.prev = *prev;
   c.digests.reserve(m.ops.size());
