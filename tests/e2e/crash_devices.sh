@@ -28,17 +28,6 @@ data="$work/server"
 source "$(dirname "$0")/crash_lib.sh"
 
 rounds=4 batch=100 kills_per_round=3
-# Background processes of this script (syncs, edit batches), stopped at exit if still running.
-live=()
-stop_live() {
-  local pid
-  for pid in "${live[@]}"; do
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  live=()
-}
-trap 'stop_live; cleanup' EXIT
 
 mkdir -p "$data"
 ADMIN() { "$bin/fieldsync-admin" --data "$data" "$@"; }
@@ -113,11 +102,9 @@ for r in $(seq 1 "$rounds"); do
     offline_batch "$d" "$r" &
     live+=($!)
   done
-  for pid in "${live[@]}"; do wait "$pid" || true; done
-  live=()
-  for d in $devices; do
-    [ ! -s "$work/errors.$d" ] || fail "$d: $(head -c 1500 "$work/errors.$d")"
-  done
+  wait_live
+  # shellcheck disable=SC2086
+  check_no_errors $devices
   for k in $(seq 1 "$kills_per_round"); do
     # All five sync at once; each is killed at its own seeded moment: most a few ms after
     # the device reports its connection (a worker's push and its ack come first, the pulls
@@ -198,20 +185,9 @@ done
 echo "kills: $killed syncs killed, $finished finished first, of $attempts; $in_doubt_kills kills between the server's commit and the device's ack ($in_doubt operations to send again)"
 [ "$killed" -gt 0 ] || fail "no sync was killed mid-way: the test tested nothing"
 
-# Every device syncs until it is up to date with an empty outbox (bounded), then once more
-# so that all pull everyone's last edits; then the lead.
-for d in $devices; do
-  for attempt in $(seq 1 6); do
-    rc=0
-    dev "$d" sync --server "$url" --timeout 20 >"$work/sync.$d" 2>&1 || rc=$?
-    [ "$rc" = 0 ] && [ "$(dev "$d" outbox --json)" = "[]" ] && break
-    [ "$attempt" -lt 6 ] || fail "$d not up to date after 6 syncs: exit $rc, $(cat "$work/sync.$d"); outbox $(dev "$d" outbox)"
-  done
-done
-for d in $devices lead; do
-  dev "$d" sync --server "$url" --timeout 20 >"$work/sync.$d" 2>&1 || fail "$d: last sync: $(cat "$work/sync.$d")"
-  [ "$(dev "$d" outbox --json)" = "[]" ] || fail "$d: outbox not empty: $(dev "$d" outbox)"
-done
+# Every device syncs until it is up to date with an empty outbox; then the lead.
+# shellcheck disable=SC2086
+settle 20 lead $devices
 echo "+$(elapsed) s: every device up to date, every outbox empty"
 
 for d in $devices lead; do

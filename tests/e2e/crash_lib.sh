@@ -23,6 +23,13 @@
 #   edit DEV ARGS...              one offline write (one operation) on DEV, counted in
 #                                 $work/made.DEV; a failure is logged in $work/errors.DEV and
 #                                 returns 1
+#   live, stop_live               the script's background jobs (live+=($!)); stop_live kills
+#                                 and reaps them, and runs at exit (before lib.sh's cleanup)
+#   wait_live                     waits for every job in $live, whatever its exit, and empties it
+#   check_no_errors DEV...        fails with the first DEV whose $work/errors.DEV is not empty
+#   settle TIMEOUT LEAD DEV...    each DEV syncs until it is up to date with an empty outbox (at
+#                                 most 6 syncs), then every DEV and LEAD once more, so that all
+#                                 pull everyone's last edits; fails naming the device that did not
 t_start=$(date +%s%3N)
 port=""
 server_run=0
@@ -181,4 +188,45 @@ for b in bad[:20]:
     print("  " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 EOF
+}
+
+live=()
+stop_live() {
+  local pid
+  for pid in "${live[@]}"; do
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  live=()
+}
+trap 'stop_live; cleanup' EXIT
+
+wait_live() {
+  local pid
+  for pid in "${live[@]}"; do wait "$pid" || true; done
+  live=()
+}
+
+check_no_errors() {
+  local d
+  for d in "$@"; do
+    [ ! -s "$work/errors.$d" ] || fail "$d: $(head -c 1500 "$work/errors.$d")"
+  done
+}
+
+settle() {
+  local timeout=$1 lead=$2 d attempt rc
+  shift 2
+  for d in "$@"; do
+    for attempt in $(seq 1 6); do
+      rc=0
+      dev "$d" sync --server "$url" --timeout "$timeout" >"$work/sync.$d" 2>&1 || rc=$?
+      [ "$rc" = 0 ] && [ "$(dev "$d" outbox --json)" = "[]" ] && break
+      [ "$attempt" -lt 6 ] || fail "$d not up to date after 6 syncs: exit $rc, $(cat "$work/sync.$d"); outbox $(dev "$d" outbox)"
+    done
+  done
+  for d in "$@" "$lead"; do
+    dev "$d" sync --server "$url" --timeout "$timeout" >"$work/sync.$d" 2>&1 || fail "$d: last sync: $(cat "$work/sync.$d")"
+    [ "$(dev "$d" outbox --json)" = "[]" ] || fail "$d: outbox not empty: $(dev "$d" outbox)"
+  done
 }

@@ -134,27 +134,15 @@ done
 sleep 2
 stop_loops
 echo "+$(elapsed) s: loops stopped"
-for d in $devices; do
-  [ ! -s "$work/errors.$d" ] || fail "$d: $(head -c 1500 "$work/errors.$d")"
-done
+# shellcheck disable=SC2086
+check_no_errors $devices
 
 crash_server
 launch_server
 echo "+$(elapsed) s: server killed and restarted once more: run $server_run"
-# Every device syncs until it is up to date with an empty outbox (bounded), then once more
-# so that all pull everyone's last edits; then the lead.
-for d in $devices; do
-  for attempt in $(seq 1 6); do
-    rc=0
-    dev "$d" sync --server "$url" --timeout 10 >"$work/sync.$d" 2>&1 || rc=$?
-    [ "$rc" = 0 ] && [ "$(dev "$d" outbox --json)" = "[]" ] && break
-    [ "$attempt" -lt 6 ] || fail "$d not up to date after 6 syncs: exit $rc, $(cat "$work/sync.$d"); outbox $(dev "$d" outbox)"
-  done
-done
-for d in $devices lead; do
-  dev "$d" sync --server "$url" --timeout 10 >"$work/sync.$d" 2>&1 || fail "$d: last sync: $(cat "$work/sync.$d")"
-  [ "$(dev "$d" outbox --json)" = "[]" ] || fail "$d: outbox not empty: $(dev "$d" outbox)"
-done
+# Every device syncs until it is up to date with an empty outbox; then the lead.
+# shellcheck disable=SC2086
+settle 10 lead $devices
 echo "+$(elapsed) s: every device up to date, every outbox empty"
 
 syncs=0 unreachable=0

@@ -36,13 +36,8 @@ ns="fieldsync-e2e-$$"
 veth_host="fsh$$"  # interface names: at most 15 characters
 veth_ns="fsn$$"
 ns_made=""
-live=()  # background syncs, inside the namespace
 teardown() {
-  local pid
-  for pid in "${live[@]}"; do
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_live  # background syncs, inside the namespace
   # Deleting the host end deletes the pair, and the qdiscs with it.
   ip link del "$veth_host" 2>/dev/null || true
   [ -z "$ns_made" ] || ip netns del "$ns" 2>/dev/null || true
@@ -176,11 +171,9 @@ for d in $devices; do
   days "$d" &
   live+=($!)
 done
-for pid in "${live[@]}"; do wait "$pid" || true; done
-live=()
-for d in $devices; do
-  [ ! -s "$work/errors.$d" ] || fail "$d: $(head -c 1500 "$work/errors.$d")"
-done
+wait_live
+# shellcheck disable=SC2086
+check_no_errors $devices
 echo "+$(elapsed) s: each worker recorded $(cat "$work/made.d2") operations offline"
 
 # round NAME DEV...: the devices sync at once; prints and records the wall time and the

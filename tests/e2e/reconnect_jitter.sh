@@ -30,16 +30,6 @@ data="$work/server"
 source "$(dirname "$0")/crash_lib.sh"
 
 workers=8 per_worker=5 outage_ms=4000
-live=()  # background device jobs, stopped at exit if still running
-stop_live() {
-  local pid
-  for pid in "${live[@]}"; do
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  live=()
-}
-trap 'stop_live; cleanup' EXIT
 
 mkdir -p "$data"
 ADMIN() { "$bin/fieldsync-admin" --data "$data" "$@"; }
@@ -89,11 +79,8 @@ for w in $(seq 1 "$workers"); do
   ) &
   live+=($!)
 done
-for pid in "${live[@]}"; do wait "$pid" || true; done
-live=()
-for d in "${devices[@]}"; do
-  [ ! -s "$work/errors.$d" ] || fail "$d: $(head -c 1500 "$work/errors.$d")"
-done
+wait_live
+check_no_errors "${devices[@]}"
 echo "+$(elapsed) s: 3 edits offline on each device"
 
 # The outage: the proxy resets every connection for its first $outage_ms ms, logging each.
