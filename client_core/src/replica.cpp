@@ -501,17 +501,10 @@ Result<std::string> Replica::put(const std::string& collection, const std::strin
             }
           } else {
             w.kind = sync::WriteKind::set;
-            auto it = state.registers.find(e.field);
-            if (it != state.registers.end()) {
-              if (f->policy == sync::MergePolicy::register_review) {
-                // A worker's edit supersedes the value shown, not the competing heads: an open
-                // review conflict stays open until a decision bases on every head.
-                if (const sync::WriteMeta* win = sync::winner(it->second, f->policy))
-                  w.base.push_back(win->op);
-              } else {
-                for (const sync::WriteMeta* h : sync::heads(it->second)) w.base.push_back(h->op);
-              }
-            }
+            // A worker's edit of a review field supersedes the value shown, not the competing
+            // heads: an open review conflict stays open until a decision bases on every head.
+            if (auto it = state.registers.find(e.field); it != state.registers.end())
+              w.base = sync::edit_base(it->second, f->policy);
           }
           op.writes.push_back(std::move(w));
         }

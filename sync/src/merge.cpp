@@ -97,6 +97,16 @@ const WriteMeta* winner(const RegisterState& reg, MergePolicy policy) {
   });
 }
 
+std::vector<std::string> edit_base(const RegisterState& reg, MergePolicy policy) {
+  std::vector<std::string> base;
+  if (policy == MergePolicy::register_review) {
+    if (const WriteMeta* win = winner(reg, policy)) base.push_back(win->op);
+  } else {
+    for (const WriteMeta* h : heads(reg)) base.push_back(h->op);
+  }
+  return base;
+}
+
 std::vector<std::string> live_tags(const SetState& set, const std::string& element) {
   std::vector<std::string> out;
   auto it = set.adds.find(element);

@@ -49,15 +49,9 @@ Result<sync::Op> SwarmStore::put(const std::string& collection, const std::strin
     w.field = name;
     w.kind = sync::WriteKind::set;
     w.value = value;
-    if (auto it = state.registers.find(name); it != state.registers.end()) {
-      if (f->policy == sync::MergePolicy::register_review) {
-        // As a worker's replica: base on the value shown only, never decide a conflict.
-        if (const sync::WriteMeta* win = sync::winner(it->second, f->policy))
-          w.base.push_back(win->op);
-      } else {
-        for (const sync::WriteMeta* h : sync::heads(it->second)) w.base.push_back(h->op);
-      }
-    }
+    // As a worker's replica: base on the value shown only, never decide a review conflict.
+    if (auto it = state.registers.find(name); it != state.registers.end())
+      w.base = sync::edit_base(it->second, f->policy);
     op.writes.push_back(std::move(w));
   }
   op.id = sync::make_op_id(device_, counter_ + 1);

@@ -93,6 +93,10 @@ boost::json::object materialize(const RecordState& state, const CollectionSpec& 
 std::vector<const WriteMeta*> heads(const RegisterState& reg);
 // The winning head, or nullptr.
 const WriteMeta* winner(const RegisterState& reg, MergePolicy policy);
+// The base of a device's ordinary edit of a register field: every head, so the edit settles
+// an lww conflict; for register_review only the winner (the value shown), so an open review
+// conflict stays open until a decision names every head.
+std::vector<std::string> edit_base(const RegisterState& reg, MergePolicy policy);
 // The add tags of `element` that are still live (what a remove of it must name).
 std::vector<std::string> live_tags(const SetState& set, const std::string& element);
 // Every write id and add tag on the record: the base of a delete.
