@@ -3,11 +3,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <span>
 
-#include <boost/json/serialize.hpp>
-
-#include "fieldsync/sync/op.hpp"
 #include "fieldsync/sync/op_chain.hpp"
 
 namespace fieldsync::sync {
@@ -55,9 +53,8 @@ PushChain sign_chain(const crypto::Digest& prev, const std::vector<Op>& ops,
 }  // namespace
 
 namespace {
-// A push's budget, well under the frame limit, and what the chain adds per op (its digest).
+// A push's budget, well under the frame limit.
 constexpr std::size_t kPushBudgetBytes = kMaxFrameBytes / 2;
-constexpr std::size_t kChainBytesPerOp = 2 * crypto::kDigestBytes + 3;
 }  // namespace
 
 std::vector<std::string> ClientSession::next_push() {
@@ -69,30 +66,29 @@ std::vector<std::string> ClientSession::next_push() {
     return {};
   }
   outbox_drained_ = false;
-  // A push stays well under the frame limit whatever its count (notes can be long): the ops
-  // past the budget go in the next push.
-  std::size_t bytes = 0;
-  std::size_t keep = 0;
-  for (; keep < ops->size(); ++keep) {
-    const std::size_t size =
-        boost::json::serialize(to_json((*ops)[keep])).size() + kChainBytesPerOp;
-    if (keep > 0 && bytes + size > kPushBudgetBytes) break;
-    bytes += size;
-  }
-  ops->resize(keep);
   Push p{next_batch_++, std::move(*ops)};
+  std::optional<crypto::Digest> prev;
   if (config_.key) {
-    auto prev = store_.chain_link_before(p.ops.front().id);
-    if (!prev) return fail(prev.status());
-    if (*prev) {
-      p.chain = sign_chain(**prev, p.ops, config_.device, *config_.key);
+    auto link = store_.chain_link_before(p.ops.front().id);
+    if (!link) return fail(link.status());
+    prev = *link;
+  }
+  std::string frame;
+  for (;;) {
+    if (prev) {
+      p.chain = sign_chain(*prev, p.ops, config_.device, *config_.key);
       // A server that computes the digests itself is not sent them (64 hex digits an op).
       if (server_digests_) p.chain->digests.clear();
     }
+    frame = encode(p);
+    // A push stays well under the frame limit whatever its count (notes can be long): one over
+    // the budget is halved, and the ops left out go in the next push.
+    if (frame.size() <= kPushBudgetBytes || p.ops.size() == 1) break;
+    p.ops.resize(p.ops.size() / 2);
   }
   for (const auto& op : p.ops) in_flight_.insert(op.id);
   push_batch_in_flight_ = p.batch;
-  return {encode(p)};
+  return {std::move(frame)};
 }
 
 std::vector<std::string> ClientSession::on_local_change() {
