@@ -27,7 +27,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
 
+#include "live_events.hpp"
 #include "web_api.hpp"
 #include "web_assets.hpp"
 #include "ws_session.hpp"
@@ -96,7 +98,10 @@ class HttpSession final : public Connection,
         address_(address_of(beast::get_lowest_layer(stream_))),
         handshake_timeout_(handshake_timeout),
         keep_alive_(executor_) {}
-  ~HttpSession() override { shared_.leave(this); }
+  ~HttpSession() override {
+    release_stream();
+    shared_.leave(this);
+  }
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
@@ -190,6 +195,14 @@ class HttpSession final : public Connection,
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec == http::error::end_of_stream) return do_eof();
+    if (ec == http::error::body_limit)
+      return refuse(http::status::payload_too_large, "the request body is over 16 KiB");
+    if (ec == http::error::header_limit)
+      return refuse(http::status::request_header_fields_too_large,
+                    "the request's headers are over 16 KiB");
+    if (ec && ec.category() == beast::error_code(http::error::bad_target).category() &&
+        ec != http::error::partial_message)
+      return refuse(http::status::bad_request, "malformed HTTP request");
     if (ec) {
       if (ec != net::error::operation_aborted && ec != beast::error::timeout)
         shared_.log->debug("http read failed: {}", ec.message());
@@ -224,6 +237,31 @@ class HttpSession final : public Connection,
                                            R"(","head":)" + std::to_string(*head) + "}");
     }
     respond(http::status::not_found, R"({"status":"not found"})");
+  }
+
+  // A request that could not be read whole (too large, malformed): a JSON error, then the
+  // connection closes (what is left of the request is read and dropped first, so that the
+  // client sees the answer rather than a reset).
+  void refuse(http::status status, const std::string& message) {
+    shared_.log->debug("peer {}: HTTP request refused: {}", peer_, message);
+    auto res = std::make_shared<http::response<http::string_body>>(status, 11);
+    res->set(http::field::server, "fieldsync");
+    res->set(http::field::content_type, "application/json");
+    res->keep_alive(false);
+    res->body() = boost::json::serialize(boost::json::object{{"error", message}});
+    res->prepare_payload();
+    tcp().expires_after(kTlsShutdownTimeout);
+    http::async_write(
+        stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+          if (ec) return;
+          if constexpr (kTls) {
+            self->do_eof();
+          } else {
+            beast::error_code ignored;
+            self->tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+            self->drain();
+          }
+        });
   }
 
   void respond(http::status status, std::string body) {
@@ -306,12 +344,20 @@ class HttpSession final : public Connection,
   }
 
   // The dashboard's live updates (server-sent events): "hello" with the head, then "change"
-  // with the new head whenever entries are committed (coalesced: one event in flight, the
-  // newest head next), and a comment every kEventKeepAlive. Only the head number travels;
-  // the page fetches what it shows through the API.
+  // with the new head whenever committed entries concern the user (live_events.hpp;
+  // coalesced: one event in flight, the newest head next), and a comment every
+  // kEventKeepAlive. Only the head number travels; the page fetches what it shows through
+  // the API.
   void start_events() {
     auto session = session_of(*shared_.web, std::string(parser_->get()[http::field::cookie]));
-    if (!session) return respond(http::status::unauthorized, R"({"error":"not logged in"})");
+    auto viewer = session ? stream_viewer(*session) : std::nullopt;
+    if (!viewer) return respond(http::status::unauthorized, R"({"error":"not logged in"})");
+    // Each stream holds a connection open with no timeout: a user has a few at most.
+    if (!shared_.web->sessions.open_stream(session->user))
+      return respond(http::status::too_many_requests,
+                     R"({"error":"too many open event streams for this user; close a tab"})");
+    stream_user_ = session->user;
+    viewer_ = std::move(*viewer);
     token_cookie_ = std::string(parser_->get()[http::field::cookie]);
     auto res = std::make_shared<http::response<http::empty_body>>(http::status::ok,
                                                                   parser_->get().version());
@@ -330,16 +376,79 @@ class HttpSession final : public Connection,
           self->send_event("hello");
           self->watch_close();
           self->arm_keep_alive();
+          self->load_scope();
         });
   }
 
   void deliver(const LiveEntries& entries) override {
     if (entries->empty()) return;
-    net::post(executor_, [self = shared_from_this(), head = entries->back().seq] {
+    net::post(executor_, [self = shared_from_this(), entries] {
       if (!self->events_ || self->closed_) return;
-      self->pending_head_ = std::max(self->pending_head_.value_or(0), head);
-      if (!self->writing_) self->send_event("change");
+      if (self->scope_loading_) {
+        // Judged under the scope being loaded; past the bound, the page is simply told.
+        if (self->held_.size() < kMaxHeldBatches) return self->held_.push_back(entries);
+        self->held_.clear();
+        self->notify_after_load_ = true;
+        return;
+      }
+      self->judge(*entries);
     });
+  }
+
+  // The stream's user as the directory knows them now, while `session` holds: none when the
+  // user is gone, their password changed, or the directory cannot be read (the page asks
+  // again through the API, which tells these apart).
+  std::optional<Viewer> stream_viewer(const WebSession& session) {
+    auto user = shared_.directory->user(session.user);
+    auto hash = shared_.directory->password_hash(session.user);
+    if (!user || !hash || !*hash || **hash != session.password_hash) return std::nullopt;
+    return Viewer{user->name, user->role, user->team};
+  }
+
+  // What the stream's user sees, read on a dashboard thread (a store read), judged here.
+  void load_scope() {
+    scope_loading_ = true;
+    shared_.run_blocking([self = shared_from_this()] {
+      auto scope = self->shared_.store.scope_of(self->viewer_);
+      net::post(self->executor_,
+                [self, scope = std::move(scope)]() mutable { self->on_scope(std::move(scope)); });
+    });
+  }
+
+  void on_scope(Result<ScopeSet> scope) {
+    scope_loading_ = false;
+    if (closed_) return;
+    if (!scope) {
+      // The page reconnects and loads it again.
+      shared_.log->warn("dashboard event stream of '{}': the scope could not be read: {}",
+                        viewer_.user, scope.status().to_string());
+      return end_events();
+    }
+    scope_ = std::move(*scope);
+    auto held = std::move(held_);
+    held_.clear();
+    if (notify_after_load_) {
+      notify_after_load_ = false;
+      notify(shared_.head.load());
+    }
+    for (const auto& entries : held) {
+      if (scope_loading_ || closed_) {
+        held_.push_back(entries);  // a held batch changed the scope again: judged after
+        continue;
+      }
+      judge(*entries);
+    }
+  }
+
+  void judge(const std::vector<sync::LogEntry>& entries) {
+    const LiveVerdict v = judge_live(scope_, viewer_.user, entries);
+    if (v.notify) notify(entries.back().seq);
+    if (v.reload) load_scope();
+  }
+
+  void notify(std::uint64_t head) {
+    pending_head_ = std::max(pending_head_.value_or(0), head);
+    if (!writing_) send_event("change");
   }
 
   void send_event(const char* name) {
@@ -364,8 +473,12 @@ class HttpSession final : public Connection,
     keep_alive_.expires_after(kEventKeepAlive);
     keep_alive_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->closed_) return;
-      // A session that ended (logout, expiry) ends its stream.
-      if (!session_of(*self->shared_.web, self->token_cookie_)) return self->end_events();
+      // A session that ended (logout, expiry, a new password) ends its stream, and so does a
+      // change of the user's role or team (the page reconnects under the new scope).
+      auto session = session_of(*self->shared_.web, self->token_cookie_);
+      auto viewer = session ? self->stream_viewer(*session) : std::nullopt;
+      if (!viewer || viewer->role != self->viewer_.role || viewer->team != self->viewer_.team)
+        return self->end_events();
       if (!self->writing_) self->send_event("change");
       self->arm_keep_alive();
     });
@@ -383,10 +496,17 @@ class HttpSession final : public Connection,
   void end_events() {
     if (closed_) return;
     closed_ = true;
+    release_stream();
     keep_alive_.cancel();
     beast::error_code ignored;
     tcp().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     tcp().close();
+  }
+
+  // Gives back the stream's place among its user's (WebSessions::open_stream), once.
+  void release_stream() {
+    if (stream_user_) shared_.web->sessions.close_stream(*stream_user_);
+    stream_user_.reset();
   }
 
   void on_write(bool keep_alive, beast::error_code ec) {
@@ -420,6 +540,16 @@ class HttpSession final : public Connection,
   std::optional<std::uint64_t> pending_head_;
   std::string event_out_;
   std::string token_cookie_;
+  std::optional<std::string> stream_user_;  // set while the stream counts for its user
+  // The event stream's user and what they see (live_events.hpp). While the scope loads,
+  // committed batches wait in held_ (at most kMaxHeldBatches, beyond which the page is told
+  // of a change once the scope is in).
+  static constexpr std::size_t kMaxHeldBatches = 256;
+  Viewer viewer_;
+  ScopeSet scope_;
+  bool scope_loading_ = false;
+  bool notify_after_load_ = false;
+  std::vector<LiveEntries> held_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool upgraded_ = false;

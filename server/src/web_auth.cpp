@@ -100,6 +100,21 @@ std::size_t WebSessions::size() {
   return sessions_.size();
 }
 
+bool WebSessions::open_stream(const std::string& user) {
+  std::lock_guard lock(mu_);
+  std::size_t& open = streams_[user];
+  if (open >= kMaxStreamsPerUser) return false;
+  ++open;
+  return true;
+}
+
+void WebSessions::close_stream(const std::string& user) {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(user);
+  if (it == streams_.end()) return;
+  if (--it->second == 0) streams_.erase(it);
+}
+
 std::int64_t LoginLimiter::wait_of(Failures& f, int limit, std::int64_t now_ms) {
   while (!f.empty() && now_ms - f.front() >= kFailureWindowMs) f.pop_front();
   if (static_cast<int>(f.size()) < limit) return 0;

@@ -6,6 +6,8 @@
 //              user's password changes (checked by the API), or when the server restarts
 //              (nothing is written to disk); at most kMaxPerUser per user (the least recently
 //              used goes)
+//   streams    a user's open event streams (GET /api/events), at most kMaxStreamsPerUser at
+//              once: each holds a connection open without a timeout, so their number is capped
 //   csrf       32 random bytes per session, sent by the page in X-CSRF-Token on every
 //              state-changing request and compared in constant time
 //   limiter    within kFailureWindowMs: kMaxUserFailures failed logins for one user name from
@@ -50,6 +52,7 @@ class WebSessions {
   static constexpr std::int64_t kMaxAgeMs = 12LL * 3600 * 1000;
   static constexpr std::size_t kMaxSessions = 10'000;  // beyond: the oldest are dropped
   static constexpr std::size_t kMaxPerUser = 20;
+  static constexpr std::size_t kMaxStreamsPerUser = 16;
 
   // A new session for `user`, who signed in with the password `password_hash`; returns its
   // token.
@@ -66,10 +69,15 @@ class WebSessions {
                    std::int64_t every_ms);
   void listed(const std::string& token, const std::string& kind, std::int64_t now_ms);
   std::size_t size();
+  // Takes a place for one more open event stream of `user` (false: kMaxStreamsPerUser are
+  // open) / gives it back.
+  bool open_stream(const std::string& user);
+  void close_stream(const std::string& user);
 
  private:
   std::mutex mu_;
   std::unordered_map<std::string, WebSession> sessions_;  // guarded by mu_
+  std::unordered_map<std::string, std::size_t> streams_;  // guarded by mu_; user -> open
 };
 
 // True when the two strings are equal; the time taken depends only on their lengths.

@@ -9,6 +9,7 @@
 #include "fieldsync/crypto/keyed_hash.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/sync/ids.hpp"
+#include "fieldsync/sync/op.hpp"
 
 namespace fieldsync::sync {
 namespace {
@@ -39,6 +40,21 @@ bool Visibility::sees(const EntryScope& scope) const {
   if (itemless_only) return scope.item.empty() && sees_creator(scope.creator);
   if (!scope.item.empty() && contains(scope.item)) return true;
   return !is_case_item(scope.item) && sees_creator(scope.creator);
+}
+
+bool may_change_scope(const Visibility& v, std::string_view user, const Op& op,
+                      const EntryScope& scope) {
+  if (v.all || op.collection != "cases") return false;
+  const bool visible = v.contains(case_item(op.record));
+  for (const auto& w : op.writes) {
+    if (w.field != "assigned_to" && w.field != "shared_with" && w.field != "client_id") continue;
+    if (visible) return true;
+    const std::string value = w.value.is_string() ? std::string(w.value.get_string()) : "";
+    if (w.field == "assigned_to" && v.sees_creator(value)) return true;
+    if (w.field == "shared_with" && value == user) return true;
+  }
+  // A new case without an assignee belongs to its creator, whose lead sees it too.
+  return !visible && scope.created && v.sees_creator(scope.creator);
 }
 
 std::string case_item(std::string_view case_id) {

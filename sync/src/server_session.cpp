@@ -231,18 +231,7 @@ SessionActions ServerSession::announce_scope(bool always) {
 }
 
 bool ServerSession::may_rescope(const LogEntry& e) const {
-  if (e.op.collection != "cases") return false;
-  const std::string item = case_item(e.op.record);
-  const bool visible = visibility_.contains(item);
-  for (const auto& w : e.op.writes) {
-    if (w.field != "assigned_to" && w.field != "shared_with" && w.field != "client_id") continue;
-    if (visible) return true;
-    const std::string value = w.value.is_string() ? std::string(w.value.get_string()) : "";
-    if (w.field == "assigned_to" && visibility_.sees_creator(value)) return true;
-    if (w.field == "shared_with" && value == user()) return true;
-  }
-  // A new case without an assignee belongs to its creator, whose lead sees it too.
-  return !visible && e.scope.created && visibility_.sees_creator(e.scope.creator);
+  return may_change_scope(visibility_, user(), e.op, e.scope);
 }
 
 SessionActions ServerSession::handle(const Fetch& m) {

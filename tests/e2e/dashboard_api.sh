@@ -142,6 +142,8 @@ expect noconflict 404 'no conflict' POST /api/resolve "${LEA[@]}" "${json[@]}" -
 expect other-team 404 "no case 'case-s1' in your caseload" GET "/api/case?id=case-s1" -b "$work/lea"
 expect no-case 404 "no case 'nope' in your caseload" GET "/api/case?id=nope" -b "$work/lea"
 expect no-id 400 'which case' GET "/api/case" -b "$work/lea"
+# An id no case could have (here not even UTF-8) is refused as such, and never echoed.
+expect bad-id 400 'a case id is 1-64 characters' GET "/api/case?id=%ff%fe" -b "$work/lea"
 expect assign-out 404 'no case case-s1 in your scope' POST /api/assign "${LEA[@]}" "${json[@]}" \
   -d '{"case":"case-s1","user":"ana"}'
 expect assign-unassigned 404 'no case case-s2 in your scope' POST /api/assign "${LEA[@]}" \
@@ -157,8 +159,15 @@ expect worker-assign 403 'only leads and admins' POST /api/assign "${ANA[@]}" "$
   -d '{"case":"case-a1","user":"ben"}'
 # The lead decides case-a2's risk conflict; ana's devices get the decision at their next sync.
 expect conflicts 200 '"case-a2"' GET /api/conflicts -b "$work/lea"
+# The values the lead was shown: a decision whose base is not them (a value arrived since) is
+# refused rather than overriding a value nobody saw.
+seen=$(python3 -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1]))["conflicts"] if c["id"]=="case-a2"][0]; print(json.dumps([v["op"] for v in c["values"]]))' "$work/conflicts.body")
+expect stale-base 409 'changed since it was shown' POST /api/resolve "${LEA[@]}" "${json[@]}" \
+  -d '{"collection":"cases","id":"case-a2","field":"risk","value":"critical","base":["x.1"]}'
+expect bad-base 400 'base is the list' POST /api/resolve "${LEA[@]}" "${json[@]}" \
+  -d '{"collection":"cases","id":"case-a2","field":"risk","value":"critical","base":"x.1"}'
 expect decide 200 '"op"' POST /api/resolve "${LEA[@]}" "${json[@]}" \
-  -d '{"collection":"cases","id":"case-a2","field":"risk","value":"critical"}'
+  -d "{\"collection\":\"cases\",\"id\":\"case-a2\",\"field\":\"risk\",\"value\":\"critical\",\"base\":$seen}"
 expect decided 404 'no conflict' POST /api/resolve "${LEA[@]}" "${json[@]}" \
   -d '{"collection":"cases","id":"case-a2","field":"risk","value":"low"}'
 sync_ok ana2
@@ -169,6 +178,48 @@ dev ana2 conflicts --json | grep -q 'case-a2' && fail "ana2 still shows the conf
 curl -s -N --max-time 2 -D "$work/events.head" -b "$work/lea" "$base/api/events" >"$work/events.body" || true
 grep -qi '^content-type: text/event-stream' "$work/events.head" || fail "no event stream: $(cat "$work/events.head")"
 grep -q '^event: hello' "$work/events.body" || fail "no hello event: $(cat "$work/events.body")"
+# Each stream holds a connection open: a user has at most 16 at once; a closed one frees its place.
+streams=()
+for i in $(seq 1 16); do
+  curl -s -N --max-time 30 -b "$work/lea" "$base/api/events" >"$work/stream$i.body" &
+  streams+=($!)
+  pids+=($!)
+done
+for i in $(seq 1 16); do
+  for _ in $(seq 1 50); do grep -q '^event: hello' "$work/stream$i.body" && break; sleep 0.1; done
+done
+expect stream-17 429 'too many open event streams' GET /api/events -b "$work/lea"
+kill "${streams[0]}"
+wait "${streams[0]}" 2>/dev/null || true
+ok=""
+for _ in $(seq 1 50); do
+  got=$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' -b "$work/lea" "$base/api/events" || true)
+  [ "$got" = 200 ] && ok=1 && break
+  sleep 0.1
+done
+[ -n "$ok" ] || fail "a closed event stream did not give its place back"
+for pid in "${streams[@]:1}"; do kill "$pid" 2>/dev/null || true; done
+# The stream tells lea of her team's commits, never of another team's: sam's edit of his own
+# case sends no event, ana's then does (a change event carries the head it saw).
+curl -s -N --max-time 60 -b "$work/lea" "$base/api/events" >"$work/scoped.body" &
+scoped=$!
+pids+=("$scoped")
+for _ in $(seq 1 50); do grep -q '^event: hello' "$work/scoped.body" && break; sleep 0.1; done
+grep -q '^event: hello' "$work/scoped.body" || fail "no hello on the scoped stream"
+dev sam put cases case-s1 status=implementation >/dev/null
+sync_ok sam
+expect head-after-sam 200 '"head"' GET /api/caseload -b "$work/lea"
+sam_head=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["head"])' "$work/head-after-sam.body")
+dev ana put cases case-a1 status=planning >/dev/null
+sync_ok ana
+for _ in $(seq 1 100); do grep -q '^event: change' "$work/scoped.body" && break; sleep 0.1; done
+kill "$scoped" 2>/dev/null || true
+python3 - "$work/scoped.body" "$sam_head" <<'PY' || fail "the stream told lea of team south's commit: $(cat "$work/scoped.body")"
+import re, sys
+heads = [int(h) for h in re.findall(r'^event: change\ndata: \{"head":(\d+)\}', open(sys.argv[1]).read(), re.M)]
+assert heads, "no change event after ana's sync"
+assert all(h > int(sys.argv[2]) for h in heads), f"a change at or before sam's commit {sys.argv[2]}: {heads}"
+PY
 
 # --- a reassignment by the lead is an operation the worker's device receives ---------------------
 expect assign-same 200 '"changed":false' POST /api/assign "${LEA[@]}" "${json[@]}" -d '{"case":"case-a1","user":"ana"}'
@@ -178,7 +229,8 @@ if dev ana get cases case-a1 >/dev/null 2>&1; then fail "ana still holds case-a1
 
 # --- an oversized request, then the server still serves ---------------------------------------
 head -c 40000 /dev/zero | tr '\0' 'x' >"$work/big"
-curl -s --max-time 10 -o /dev/null "${json[@]}" --data-binary @"$work/big" "$base/api/login" || true
+expect big 413 'the request body is over 16 KiB' POST /api/login "${json[@]}" --data-binary @"$work/big"
+expect big-headers 431 'headers are over 16 KiB' GET /api/me -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' y)"
 expect alive 200 '"role":"lead"' GET /api/me -b "$work/lea"
 
 # --- a new password ends the sessions made with the old one; logout ends a session --------------

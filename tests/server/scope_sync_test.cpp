@@ -373,7 +373,7 @@ TEST_CASE("scopes: a new device starts from the records' current state, not thei
     }
   }
   // Then by cursor, as any device: one edit arrives as one log entry.
-  CHECK(lea.replica->cursor() ==
+  CHECK(static_cast<std::int64_t>(lea.replica->cursor()) ==
         store_query_int(p.server.data_dir() + "/fieldsync.db", "SELECT max(seq) FROM log"));
   ana.put("visits", "visit-ana1", {{"outcome", Kind::set, "seen again"}});
   ana.sync();

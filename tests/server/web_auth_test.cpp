@@ -1,9 +1,18 @@
 // The dashboard's sessions and login limiter: tokens and CSRF secrets, idle and absolute
-// expiry, logout, the audit throttle for listings, and the per-user and per-address limits.
+// expiry, logout, the audit throttle for listings, the per-user and per-address limits, the
+// cap on a user's event streams, and the server's answers to requests it cannot read whole.
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <set>
 #include <string>
 #include <vector>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
 #include "test_util.hpp"
@@ -18,6 +27,27 @@ using test::kNowMs;
 namespace {
 
 server::User lead() { return server::User{"lea", server::Role::lead, "north", 0}; }
+
+// Sends `request` as it is to the server on 127.0.0.1:`port` and returns everything it answers
+// until it closes the connection (or 5 s pass).
+std::string raw_http(std::uint16_t port, const std::string& request) {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket socket(ioc);
+  socket.connect({net::ip::make_address("127.0.0.1"), port});
+  timeval timeout{5, 0};
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  boost::system::error_code ec;
+  net::write(socket, net::buffer(request), ec);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const std::size_t n = socket.read_some(net::buffer(buf), ec);
+    out.append(buf, n);
+    if (ec) break;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -156,4 +186,46 @@ TEST_CASE("addresses are recorded in one form and counted by network", "[web]") 
   CHECK(limit_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
   CHECK(limit_key("2001:db8:1:2:ffff::9") == limit_key("2001:db8:1:2::1"));
   CHECK(limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1"));
+}
+
+TEST_CASE("a user's open event streams are capped, and each closed one gives its place back",
+          "[web]") {
+  WebSessions sessions;
+  for (std::size_t i = 0; i < WebSessions::kMaxStreamsPerUser; ++i)
+    REQUIRE(sessions.open_stream("lea"));
+  CHECK_FALSE(sessions.open_stream("lea"));
+  CHECK(sessions.open_stream("ana"));  // another user's are counted apart
+  sessions.close_stream("lea");
+  CHECK(sessions.open_stream("lea"));
+  CHECK_FALSE(sessions.open_stream("lea"));
+  sessions.close_stream("nobody");  // nothing to give back: no effect
+  CHECK_FALSE(sessions.open_stream("lea"));
+}
+
+TEST_CASE("a request too large or malformed gets a JSON error, and the server goes on", "[web]") {
+  test::RunningServer server;
+  const std::string big_body(40'000, 'x');
+  const std::string too_long =
+      raw_http(server.port(),
+               "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+               "application/json\r\nContent-Length: " +
+                   std::to_string(big_body.size()) + "\r\n\r\n" + big_body);
+  CHECK(too_long.starts_with("HTTP/1.1 413"));
+  CHECK(too_long.find(R"({"error":"the request body is over 16 KiB"})") != std::string::npos);
+
+  const std::string big_headers = raw_http(
+      server.port(),
+      "GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20'000, 'y') + "\r\n\r\n");
+  CHECK(big_headers.starts_with("HTTP/1.1 431"));
+  CHECK(big_headers.find(R"("error")") != std::string::npos);
+
+  const std::string malformed =
+      raw_http(server.port(), "GET /api/me HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n");
+  CHECK(malformed.starts_with("HTTP/1.1 400"));
+  CHECK(malformed.find(R"({"error":"malformed HTTP request"})") != std::string::npos);
+
+  CHECK(raw_http(server.port(),
+                 "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                 "close\r\n\r\n")
+            .starts_with("HTTP/1.1 200"));
 }

@@ -21,6 +21,8 @@
 
 namespace fieldsync::sync {
 
+struct Op;
+
 inline constexpr std::string_view kCaseItemPrefix = "c:";
 inline constexpr std::string_view kClientItemPrefix = "k:";
 
@@ -46,6 +48,13 @@ struct Visibility {
   // its creator is among `creators`.
   bool sees(const EntryScope& scope) const;
 };
+
+// Whether the op `op`, on a record whose stored scope is `scope`, may change what `user`
+// (whose scope is `v`) sees: it sets a case's assignee, shares or client, and the case is
+// seen now, or would be seen after (assigned to a creator `v` follows, shared with `user`,
+// or a new case created by one). A caller reloads the scope when it is true.
+bool may_change_scope(const Visibility& v, std::string_view user, const Op& op,
+                      const EntryScope& scope);
 
 // The scope item of a record from its materialised fields.
 std::string scope_item(std::string_view collection, std::string_view id,
