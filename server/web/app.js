@@ -172,7 +172,7 @@
     const init = { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
     // A re-read triggered by a live event is not the user's doing: the server does not count
     // it as activity, so an unattended page still signs out when idle.
-    if (fetchInBackground) init.headers['X-Background'] = '1';
+    if (fetchInBackground || (opts && opts.background)) init.headers['X-Background'] = '1';
     if (body !== undefined) {
       init.method = 'POST';
       init.headers['Content-Type'] = 'application/json';
@@ -370,8 +370,8 @@
   // ---------------------------------------------------------------- loading and live refresh
 
   let refreshTimer = null;
-  let refreshing = false;
-  let refreshAgain = false;
+  let refreshRun = null;     // the refresh in flight (a promise), or null
+  let refreshQueued = null;  // the one asked for while it ran: { background, promise, resolve }
 
   // Re-fetch what is on screen, at most once per REFRESH_DEBOUNCE_MS.
   function scheduleRefresh() {
@@ -382,40 +382,52 @@
     }, REFRESH_DEBOUNCE_MS);
   }
 
-  async function refreshNow(background = false) {
-    if (!state.me) return;
-    if (refreshing) {
-      refreshAgain = true;
-      return;
+  // Fetch what the current route shows. One refresh runs at a time; one asked for while
+  // another runs starts as soon as that one ends (it may be for another route), and the
+  // promise returned resolves when a refresh started after this call has finished, so a
+  // caller that awaits it (a decision, a reassignment) sees data read after its own write.
+  // It is "background" (not the user's activity) only if every caller asking for it was.
+  function refreshNow(background = false) {
+    if (!state.me) return Promise.resolve();
+    if (refreshRun) {
+      if (!refreshQueued) {
+        let resolve;
+        const promise = new Promise((r) => { resolve = r; });
+        refreshQueued = { background, promise, resolve };
+      } else if (!background) {
+        refreshQueued.background = false;
+      }
+      return refreshQueued.promise;
     }
-    refreshing = true;
+    refreshRun = runRefresh(background).finally(() => {
+      refreshRun = null;
+      const next = refreshQueued;
+      refreshQueued = null;
+      if (next) refreshNow(next.background).then(next.resolve, next.resolve);
+    });
+    return refreshRun;
+  }
+
+  async function runRefresh(background) {
+    const r = state.route;
+    const token = state.routeToken;
+    // Each load calls api() before its first await, so the flag covers exactly these fetches.
+    fetchInBackground = background;
+    let jobs;
     try {
-      const r = state.route;
-      const token = state.routeToken;
-      // Each load calls api() before its first await, so the flag covers exactly these fetches.
-      fetchInBackground = background;
-      let jobs;
-      try {
-        jobs = [loadCaseload()];
-        if (r.name === 'case') jobs.push(loadCase(r.id, token));
-        if (r.name === 'conflicts') jobs.push(loadConflicts(token));
-      } finally {
-        fetchInBackground = false;
-      }
-      const results = await Promise.allSettled(jobs);
-      const failed = results.find((x) => x.status === 'rejected');
-      if (failed && state.me) {
-        const e = failed.reason;
-        if (e && e.status !== 401) showBanner(e.message || String(e));
-      } else {
-        showBanner('');
-      }
+      jobs = [loadCaseload()];
+      if (r.name === 'case') jobs.push(loadCase(r.id, token));
+      if (r.name === 'conflicts') jobs.push(loadConflicts(token));
     } finally {
-      refreshing = false;
-      if (refreshAgain) {
-        refreshAgain = false;
-        scheduleRefresh();
-      }
+      fetchInBackground = false;
+    }
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((x) => x.status === 'rejected');
+    if (failed && state.me) {
+      const e = failed.reason;
+      if (e && e.status !== 401) showBanner(e.message || String(e));
+    } else {
+      showBanner('');
     }
   }
 
@@ -566,22 +578,27 @@
     setLive('offline');
   }
 
-  let checkingSession = false;
+  // Asks the server whether the session still holds (after the event stream failed). A
+  // check already in flight is shared, and every caller's stillIn runs when the answer says
+  // the session holds or the server could not be reached. It is sent as background: a
+  // failing stream is not the user's activity and must not keep an idle session open.
+  let sessionCheck = null;
   async function checkSession(stillIn) {
-    if (checkingSession || !state.me) return;
-    checkingSession = true;
-    try {
-      const me = await api('/api/me');
-      if (state.me) {
-        setMe(me);
-        if (stillIn) stillIn();
-      }
-    } catch (e) {
-      // 401 already switched to the login form; otherwise the server is unreachable
-      if (e.status !== 401 && stillIn && state.me) stillIn();
-    } finally {
-      checkingSession = false;
+    if (!state.me) return;
+    if (!sessionCheck) {
+      sessionCheck = (async () => {
+        try {
+          const me = await api('/api/me', undefined, { background: true });
+          if (state.me) setMe(me);
+          return true;
+        } catch (e) {
+          // 401 already switched to the login form; otherwise the server is unreachable
+          return e.status !== 401;
+        }
+      })().finally(() => { sessionCheck = null; });
     }
+    const holds = await sessionCheck;
+    if (holds && stillIn && state.me) stillIn();
   }
 
   function parseHead(data) {
@@ -634,9 +651,10 @@
     if ($('filter-status').value !== state.filters.status) state.filters.status = $('filter-status').value;
   }
 
+  const lower = (v) => fmtValue(v).toLowerCase();
   const SORTERS = {
-    client: (c) => (c.client || c.id || '').toLowerCase(),
-    programme: (c) => (c.programme ? c.programme.toLowerCase() : null),
+    client: (c) => lower(c.client || c.id || ''),
+    programme: (c) => (c.programme ? lower(c.programme) : null),
     status: (c) => {
       if (!c.status) return null;
       const i = statusList().indexOf(c.status);
@@ -647,15 +665,19 @@
       const i = RISKS.indexOf(c.risk);
       return i < 0 ? -1 : i;
     },
-    assigned_to: (c) => (c.assigned_to ? c.assigned_to.toLowerCase() : null),
+    assigned_to: (c) => (c.assigned_to ? lower(c.assigned_to) : null),
     last_visit: (c) => (typeof c.last_visit_ms === 'number' ? c.last_visit_ms : null),
     next_follow_up: (c) => c.next_follow_up || null,
     open_conflicts: (c) => Number(c.open_conflicts) || 0,
   };
 
+  // One collator for every comparison: localeCompare with options builds a new one per
+  // call, which made sorting a few thousand cases take a noticeable part of a second.
+  const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
   function compareKeys(a, b) {
     if (typeof a === 'number' && typeof b === 'number') return a - b;
-    return String(a).localeCompare(String(b), undefined, { numeric: true, sensitivity: 'base' });
+    return COLLATOR.compare(String(a), String(b));
   }
 
   function visibleCases() {
@@ -665,21 +687,24 @@
     const rows = all.filter((c) => {
       if (f.worker === UNASSIGNED ? Boolean(c.assigned_to) : f.worker && c.assigned_to !== f.worker) return false;
       if (f.status && c.status !== f.status) return false;
-      if (needle && !(c.client || '').toLocaleLowerCase().includes(needle)) return false;
+      // the client's name, or the case id (a case may have no client yet)
+      if (needle && !`${c.client || ''}\n${c.id}`.toLocaleLowerCase().includes(needle)) return false;
       return true;
     });
     const key = SORTERS[state.sort.col] || SORTERS.client;
     const dir = state.sort.dir === 'desc' ? -1 : 1;
-    rows.sort((a, b) => {
-      const ka = key(a);
-      const kb = key(b);
+    // each row's key is computed once, not once per comparison
+    const keyed = rows.map((c) => ({ c, k: key(c) }));
+    keyed.sort((x, y) => {
+      const ka = x.k;
+      const kb = y.k;
       // empty values always go last, whatever the direction
       if (ka === null && kb !== null) return 1;
       if (kb === null && ka !== null) return -1;
       const d = ka === null ? 0 : compareKeys(ka, kb) * dir;
-      return d !== 0 ? d : compareKeys(a.id, b.id);
+      return d !== 0 ? d : compareKeys(x.c.id, y.c.id);
     });
-    return { rows, total: all.length };
+    return { rows: keyed.map((x) => x.c), total: all.length };
   }
 
   function updateSortHeaders() {
@@ -700,7 +725,7 @@
 
   function badge(kind, value, list) {
     if (!value) return el('span', { class: 'muted' }, '—');
-    return el('span', { class: ['badge', kind, `${kind}-${known(value, list, 'other')}`] }, value);
+    return el('span', { class: ['badge', kind, `${kind}-${known(value, list, 'other')}`] }, fmtValue(value));
   }
 
   function caseRow(c) {
@@ -803,6 +828,20 @@
     return { max, ticks };
   }
 
+  // Text for a chart label that must fit `width` user units (the labels are 12.5 units
+  // high, about 8 a character at most): a longer one is cut with an ellipsis. The whole text
+  // is then in the label's <title> (a tooltip), so a long name is never clipped unreadably
+  // at the chart's left edge.
+  const LABEL_CHAR = 8;
+  function cut(text, chars) {
+    const t = String(text);
+    return t.length <= chars ? t : t.slice(0, Math.max(1, chars - 1)) + '…';
+  }
+
+  function chartLabel(attrs, text, shown) {
+    return shown === text ? svg('text', attrs, text) : svg('text', attrs, svg('title', null, text), shown);
+  }
+
   function chartCaseload(cl) {
     const statuses = statusList();
     const byWorker = new Map();
@@ -840,7 +879,8 @@
     }
     workers.forEach((w, i) => {
       const y = top + i * rowH;
-      root.appendChild(svg('text', { x: left - 8, y: y + rowH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'label' }, w));
+      root.appendChild(chartLabel({ x: left - 8, y: y + rowH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'label' },
+        w, cut(w, Math.floor((left - 10) / LABEL_CHAR))));
       let x = left;
       let total = 0;
       for (const s of segs) {
@@ -908,7 +948,7 @@
       return y - x;
     });
     const rowH = 28;
-    const left = 190;
+    const left = 240;
     const right = 120;
     const top = 10;
     const width = 1140;
@@ -930,8 +970,13 @@
       const age = ageOf(d);
       const stale = Boolean(d.stale);
       const g = svg('g', { class: ['device', stale ? 'stale' : 'fresh', d.state && d.state !== 'active' ? 'inactive' : null], 'data-testid': 'device-bar', 'data-stale': stale ? 'true' : 'false' });
-      const label = `${d.user || '?'} · ${shortDevice(d.id)}${d.state && d.state !== 'active' ? ` (${d.state})` : ''}`;
-      g.appendChild(svg('text', { x: left - 8, y: y + rowH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'label' }, label));
+      const user = d.user ? String(d.user) : '?';
+      const rest = ` · ${shortDevice(d.id)}${d.state && d.state !== 'active' ? ` (${d.state})` : ''}`;
+      const label = user + rest;
+      // the user's name is cut first, to keep the device and its state readable
+      const room = Math.floor((left - 10) / LABEL_CHAR);
+      const shown = cut(cut(user, Math.max(4, room - rest.length)) + rest, room);
+      g.appendChild(chartLabel({ x: left - 8, y: y + rowH / 2, 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'label' }, label, shown));
       let endX = left;
       if (age !== null) {
         const bw = Math.max(scale(age), 2);
@@ -974,16 +1019,24 @@
     state.resolving.add(key);
     state.resolveErrors.delete(key);
     markBusy(card, true);
+    let decided = false;
     try {
-      await api('/api/resolve', { collection: cf.collection, id: cf.id, field: cf.field, value });
+      // "base": the values shown. Should another value have arrived since, the server
+      // refuses (409) rather than let the decision override a value nobody reviewed.
+      const body = { collection: cf.collection, id: cf.id, field: cf.field, value };
+      if (cf.kind === 'concurrent_edit') body.base = (cf.values || []).map((v) => v.op);
+      await api('/api/resolve', body);
       state.notice = `Decided ${cf.field} of ${cf.collection}/${cf.id}: ${fmtValue(value)}`;
+      decided = true;
     } catch (e) {
       if (e.status === 401) return;
       state.resolveErrors.set(key, e.message);
     } finally {
       state.resolving.delete(key);
     }
-    markBusy(card, false);
+    // A decided card stays disabled until the read below replaces it (a second click would
+    // only be told that there is nothing left to decide).
+    if (!decided) markBusy(card, false);
     showCardError(card, state.resolveErrors.get(key));
     await refreshNow();
     if (state.route.name === 'conflicts') keepingScroll(renderConflicts);
@@ -1030,7 +1083,7 @@
           el('dt', null, 'when'), el('dd', { 'data-testid': 'value-when' }, fmtDateTime(v.at_ms))),
         shown ? el('p', { class: 'shown-note' }, open ? 'shown now' : 'kept') : null);
       if (open && canResolve) {
-        col.appendChild(el('button', { type: 'button', class: 'btn', 'data-testid': 'keep-value', onclick: () => resolveConflict(cf, v.value, card) }, 'Keep this'));
+        col.appendChild(el('button', { type: 'button', class: 'btn', 'data-testid': 'keep-value', 'aria-label': `Keep ${fmtValue(v.value)}`, onclick: () => resolveConflict(cf, v.value, card) }, 'Keep this'));
       }
       cols.appendChild(col);
     }
@@ -1191,8 +1244,8 @@
         el('div', { class: 'visit-head' },
           el('span', { class: 'entry-kind' }, 'visit'),
           el('time', { class: 'when' }, e.at !== null ? fmtDateTime(e.at) : fmtValue(f.time)),
-          f.kind ? el('span', { class: 'badge' }, f.kind) : null,
-          f.place ? el('span', { class: 'place' }, f.place) : null),
+          f.kind ? el('span', { class: 'badge badge-text' }, fmtValue(f.kind)) : null,
+          f.place ? el('span', { class: 'place' }, fmtValue(f.place)) : null),
         f.outcome ? el('p', { class: 'outcome' }, fmtValue(f.outcome)) : null,
         attached.length ? el('ul', { class: 'visit-notes' }, attached.map((n) => noteItem(n, true))) : null));
     }
@@ -1324,8 +1377,8 @@
       el('h1', null, clientName || '(no client)', ' ', el('span', { class: 'muted case-id' }, doc.id)),
       el('div', { class: 'case-badges' },
         badge('status', f.status, statusList()), ' ', badge('risk', f.risk, RISKS),
-        f.programme ? el('span', { class: 'badge' }, f.programme) : null,
-        el('span', { class: 'muted' }, f.assigned_to ? `assigned to ${f.assigned_to}` : 'unassigned'),
+        f.programme ? el('span', { class: 'badge badge-text' }, fmtValue(f.programme)) : null,
+        el('span', { class: 'muted' }, f.assigned_to ? `assigned to ${fmtValue(f.assigned_to)}` : 'unassigned'),
         open.length ? el('span', { class: 'badge badge-conflict' }, plural(open.length, 'open conflict', 'open conflicts')) : null));
 
     const conflictsSection = section('case-conflicts', 'Conflicts',
@@ -1345,7 +1398,7 @@
         { key: 'title', label: 'Task' },
         { key: 'due_date', label: 'Due', render: (t) => {
           const due = (t.fields || {}).due_date;
-          return isTaskOverdue(t) ? [fmtValue(due), ' ', el('span', { class: 'badge badge-overdue' }, 'overdue')] : (due ? due : el('span', { class: 'muted' }, '—'));
+          return isTaskOverdue(t) ? [fmtValue(due), ' ', el('span', { class: 'badge badge-overdue' }, 'overdue')] : (due ? fmtValue(due) : el('span', { class: 'muted' }, '—'));
         } },
         { key: 'status', label: 'Status' },
         { key: 'assigned_to', label: 'Worker' },

@@ -4,6 +4,7 @@
 // Started by tests/browser/run.sh, which starts and seeds the server and passes:
 //   FS_URL          http://127.0.0.1:PORT
 //   FS_USER         the lead to log in as (lea)
+//   FS_WORKER       a worker of the lead's team with the same password (ana)
 //   FS_PASSWORD     their password
 //   FS_HOOK         a bash script doing device actions: sync, put, get, conflicts
 //   FS_SCREENSHOTS  a folder for screenshots (empty or unset: none are taken)
@@ -18,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 
 const URL_BASE = (process.env.FS_URL || '').replace(/\/+$/, '');
 const USER = process.env.FS_USER || 'lea';
+const WORKER = process.env.FS_WORKER || '';  // a worker with the same password (optional)
 const PASSWORD = process.env.FS_PASSWORD || '';
 const HOOK = process.env.FS_HOOK || '';
 const SHOTS = process.env.FS_SCREENSHOTS || '';
@@ -85,6 +87,32 @@ async function expectRows(page, want, what, ordered = false) {
 
 async function cellText(page, caseId, col) {
   return page.textContent(`tr[data-case-id="${caseId}"] td[data-col="${col}"]`);
+}
+
+// Signs in on a fresh page and waits for the caseload's first rows.
+async function login(page, user) {
+  await page.goto(URL_BASE + '/', { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('[data-testid="login-form"]', { state: 'visible' })
+    .catch(() => fail(`expected the login form for ${user}, it did not appear`));
+  await page.fill('[data-testid="login-user"]', user);
+  await page.fill('[data-testid="login-password"]', PASSWORD);
+  await page.click('[data-testid="login-submit"]');
+  await page.waitForSelector('[data-testid="caseload-table"] tbody tr[data-case-id]', { state: 'attached' })
+    .catch(async () => fail(`expected the caseload after logging in as ${user}; login error: ${await page.textContent('[data-testid="login-error"]')}`));
+}
+
+async function waitCase(page, caseId) {
+  await page.waitForSelector(`[data-testid="case-page"][data-case-id="${caseId}"][data-state="ready"]`)
+    .catch(async () => {
+      const st = await page.getAttribute('[data-testid="case-page"]', 'data-state').catch(() => null);
+      const err = await page.textContent('[data-testid="case-error"]').catch(() => null);
+      fail(`expected the case page of ${caseId} to load, its state is "${st}"${err ? `, error: ${err}` : ''}`);
+    });
+}
+
+// Whether the page is wider than the window (something from a device did not wrap).
+async function overflowX(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 }
 
 async function main() {
@@ -171,6 +199,9 @@ async function main() {
     await page.selectOption('[data-testid="filter-worker"]', 'ben');
     await expectRows(page, ['case-b1'], 'worker filter "ben"');
     await page.selectOption('[data-testid="filter-worker"]', '');
+    await page.selectOption('[data-testid="filter-status"]', 'assessment');
+    await expectRows(page, ['case-b1'], 'status filter "assessment"');
+    await page.selectOption('[data-testid="filter-status"]', '');
     await page.fill('[data-testid="search-client"]', 'alice');
     await expectRows(page, ['case-a1'], 'search "alice" with all workers');
     await page.fill('[data-testid="search-client"]', '');
@@ -182,17 +213,12 @@ async function main() {
     const sortState = await clientHeader.getAttribute('aria-sort');
     assert.equal(sortState, 'descending', `expected the client column to sort descending after clicking its header, aria-sort is "${sortState}"`);
     await expectRows(page, ['case-b1', 'case-a1'], 'sort by client descending', true);
-    passed('worker filter, client search and sort by client (desc: Bob before Alice) work');
+    passed('worker and status filters, client search and sort by client (desc: Bob before Alice) work');
     await screenshot(page, 'caseload.png');
 
     // 6. case-b1: the note with markup is shown as text and never runs
     await page.click('tr[data-case-id="case-b1"] [data-testid="case-link"]');
-    await page.waitForSelector('[data-testid="case-page"][data-case-id="case-b1"][data-state="ready"]')
-      .catch(async () => {
-        const st = await page.getAttribute('[data-testid="case-page"]', 'data-state').catch(() => null);
-        const err = await page.textContent('[data-testid="case-error"]').catch(() => null);
-        fail(`expected the case page of case-b1 to load, its state is "${st}"${err ? `, error: ${err}` : ''}`);
-      });
+    await waitCase(page, 'case-b1');
     for (const sec of ['case-fields', 'client-fields', 'case-timeline', 'case-history']) {
       assert.ok(await page.locator(`[data-testid="case-page"] [data-testid="${sec}"]`).count() === 1,
         `expected the case page to have a "${sec}" section`);
@@ -245,6 +271,32 @@ async function main() {
       `expected the two values side by side, their boxes are ${JSON.stringify(values.map(({ top, left, width }) => ({ top, left, width })))}`);
     passed(`conflict ${key}: "high" and "medium" side by side with user ana and devices ${values.map((v) => v.device).join(', ')}`);
     await screenshot(page, 'conflicts.png');
+
+    // 7a. a worker of the team: her own caseload only, the conflict shown without any control
+    // to decide it, and no reassignment on the case page
+    if (WORKER) {
+      const wctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      try {
+        const w = await wctx.newPage();
+        w.setDefaultTimeout(UI_TIMEOUT);
+        w.on('pageerror', (e) => pageErrors.push(`(${WORKER}'s page) ${e.message}`));
+        await login(w, WORKER);
+        await expectRows(w, ['case-a1'], `caseload of the worker ${WORKER}`);
+        await w.click('[data-testid="nav-conflicts"]');
+        const wcard = w.locator(`[data-testid="conflict-card"][data-conflict="${key}"]`);
+        await wcard.waitFor({ state: 'visible' }).catch(() => fail(`expected ${WORKER} to see the conflict ${key} (read-only)`));
+        const controls = '[data-testid="keep-value"], [data-testid="decide"], [data-testid="third-value"]';
+        const n = await wcard.locator(controls).count();
+        assert.equal(n, 0, `expected no control to decide the conflict for the worker ${WORKER}, found ${n}`);
+        await wcard.locator('[data-testid="conflict-case-link"]').click();
+        await waitCase(w, 'case-a1');
+        const onCase = await w.locator(`[data-testid="case-page"] :is(${controls}, [data-testid="reassign-select"], [data-testid="reassign-button"])`).count();
+        assert.equal(onCase, 0, `expected no decide or reassign control on ${WORKER}'s case page, found ${onCase}`);
+      } finally {
+        await wctx.close();
+      }
+      passed(`the worker ${WORKER} sees only case-a1, and the conflict and case page without decide or reassign controls`);
+    }
 
     await card.locator('[data-testid="third-value"]').fill('critical');
     await card.locator('[data-testid="decide"]').click();
@@ -307,6 +359,138 @@ async function main() {
       'expected no team-south user or client on the overview');
     passed('overview draws the three charts (caseload per worker, visits per week, time since last sync)');
     await screenshot(page, 'charts.png');
+
+    // 11. reassignment from the case page: case-b1 moves from ben to ana, and ana's device
+    // receives the case at its next sync
+    await page.click('[data-testid="nav-caseload"]');
+    await page.click('tr[data-case-id="case-b1"] [data-testid="case-link"]');
+    await waitCase(page, 'case-b1');
+    await page.selectOption('[data-testid="reassign-select"]', 'ana');
+    await page.click('[data-testid="reassign-button"]');
+    await page.waitForFunction(() => {
+      const dd = document.querySelector('[data-testid="case-field-list"] dd[data-field="assigned_to"]');
+      return dd && dd.textContent.trim() === 'ana';
+    }).catch(async () => fail(`expected case-b1's assigned worker to read "ana" after reassigning, the form says "${await page.textContent('[data-testid="reassign-error"]')}"`));
+    hook('sync', 'ana1');
+    const moved = hookJson('get', 'ana1', 'cases', 'case-b1');
+    assert.equal(moved && moved.fields ? moved.fields.assigned_to : undefined, 'ana',
+      `expected ana1 to hold case-b1 assigned to ana after syncing, it has ${JSON.stringify(moved).slice(0, 300)}`);
+    await page.click('[data-testid="back-link"]');
+    await page.waitForFunction(() => {
+      const td = document.querySelector('tr[data-case-id="case-b1"] td[data-col="assigned_to"]');
+      return td && td.textContent.trim() === 'ana';
+    }).catch(async () => fail(`expected the caseload to show ana on case-b1, it shows "${await cellText(page, 'case-b1', 'assigned_to')}"`));
+    passed('reassigned case-b1 to ana from its case page; ana1 has it after its next sync');
+
+    // 12. a second page of the lead whose event stream is cut, then refused: it shows that it
+    // is not live, and when the stream is back it catches up with a change made meanwhile
+    const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const p2 = await ctx2.newPage();
+      p2.setDefaultTimeout(UI_TIMEOUT);
+      p2.on('pageerror', (e) => pageErrors.push(`(second page) ${e.message}`));
+      let stream = 'cut';
+      await p2.route('**/api/events', (route) => {
+        if (stream === 'cut') {
+          stream = 'refused';  // one stream that ends at once, then refusals
+          return route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 100\nevent: hello\ndata: {}\n\n' });
+        }
+        if (stream === 'refused') return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"unavailable"}' });
+        return route.continue();
+      });
+      await login(p2, USER);
+      await p2.waitForSelector('[data-testid="live-indicator"][data-state="offline"]')
+        .catch(async () => fail(`expected the live indicator to say offline while the stream is refused, it is "${await p2.getAttribute('[data-testid="live-indicator"]', 'data-state')}"`));
+      hook('put', 'ana1', 'cases', 'case-b1', 'status=evaluation');
+      hook('sync', 'ana1');
+      stream = 'open';
+      await p2.waitForFunction(() => {
+        const td = document.querySelector('tr[data-case-id="case-b1"] td[data-col="status"]');
+        return td && td.textContent.trim() === 'evaluation';
+      }).catch(async () => fail(`expected the page to catch up after its stream came back (case-b1 status "evaluation"), it reads "${await cellText(p2, 'case-b1', 'status')}", live indicator "${await p2.getAttribute('[data-testid="live-indicator"]', 'data-state')}"`));
+      await p2.waitForSelector('[data-testid="live-indicator"][data-state="live"]');
+      passed('a page whose event stream was cut and refused reconnects and shows the change made meanwhile');
+
+      // 13. odd data from devices (the server's answers altered in the browser): an id that
+      // looks like a URL, very long words, values that are not strings; all shown as text,
+      // links stay in the page, nothing widens the page
+      const LONG = 'W'.repeat(3000);
+      const oddId = 'javascript:window.__fsInjected=3';
+      const isCaseload = (u) => u.pathname === '/api/caseload';
+      const isCase = (u) => u.pathname === '/api/case';
+      await p2.route(isCaseload, async (route) => {
+        const res = await route.fetch();
+        const j = await res.json();
+        j.cases.push({ id: oddId, client_id: null, client: LONG, programme: 'p'.repeat(500), status: null, risk: 'unheard-of',
+          assigned_to: `${'x'.repeat(60)}<img src=x onerror="window.__fsInjected=4">`, last_visit_ms: null, next_follow_up: null, overdue: false, open_conflicts: 0 });
+        await route.fulfill({ response: res, json: j });
+      });
+      await p2.route(isCase, async (route) => {
+        const res = await route.fetch();
+        const j = await res.json();
+        if (res.status() === 200) {
+          Object.assign(j.fields, { programme: 12345, opened_on: null, needs: [{ a: '<b>x</b>' }, 7], status: { nested: true } });
+          j.visits.push({ id: 'v-odd', made_ms: 0, fields: { time: 'not a time', kind: 42, place: ['a', { b: 2 }], outcome: LONG } });
+          j.notes.push({ id: 'n-odd', made_ms: 1, fields: { text: { html: '<script>window.__fsInjected=5</script>' } } });
+          j.tasks.push({ id: 't-odd', fields: { title: LONG, due_date: 20200101, status: null, assigned_to: 7 } });
+        }
+        await route.fulfill({ response: res, json: j });
+      });
+      await p2.reload();
+      await p2.waitForSelector(`tr[data-case-id="${oddId}"]`, { state: 'attached' });
+      const href = await p2.getAttribute(`tr[data-case-id="${oddId}"] [data-testid="case-link"]`, 'href');
+      assert.equal(href, '#/case/' + encodeURIComponent(oddId), `expected the odd id's link to stay in the page, its href is "${href}"`);
+      assert.ok(await overflowX(p2) <= 0, `expected a 3000-character client name to wrap inside the caseload, the page is ${await overflowX(p2)} px too wide`);
+      await p2.click('[data-testid="nav-overview"]');
+      const label = await p2.waitForSelector('[data-testid="chart-caseload"] svg text.label title', { state: 'attached' })
+        .catch(() => fail('expected the long worker name to be cut in the caseload chart, with the whole name as its title'));
+      assert.ok((await label.textContent()).includes('onerror'), 'expected the chart label\'s title to hold the whole worker name');
+      await p2.click('[data-testid="nav-caseload"]');
+      // by the keyboard (a link taller than the window is partly under the sticky header);
+      // a live refresh may replace the row between the focus and the key, so try again then
+      const onCaseRoute = () => p2.evaluate(() => location.hash.startsWith('#/case/'));
+      for (let i = 0; i < 5 && !(await onCaseRoute()); i++) {
+        await p2.focus(`tr[data-case-id="${oddId}"] [data-testid="case-link"]`);
+        await p2.keyboard.press('Enter');
+        await p2.waitForFunction(() => location.hash.startsWith('#/case/'), null, { timeout: 2000 }).catch(() => {});
+      }
+      await p2.waitForSelector('[data-testid="case-page"][data-state="error"]')
+        .catch(async () => fail(`expected the odd id's case page to say it is unknown, the hash is "${await p2.evaluate(() => location.hash)}" and the page's state "${await p2.getAttribute('[data-testid="case-page"]', 'data-state')}"`));
+      assert.equal(await p2.evaluate(() => decodeURIComponent(location.hash)), '#/case/' + oddId, 'expected the odd id to open as a case route');
+      await p2.click('[data-testid="back-link"]');
+      await p2.click('tr[data-case-id="case-b1"] [data-testid="case-link"]');
+      await waitCase(p2, 'case-b1');
+      const caseText = await p2.textContent('[data-testid="case-page"]');
+      for (const want of ['12345', '{"a":"<b>x</b>"}, 7', '{"html":"<script>window.__fsInjected=5</script>"}', 'a, {"b":2}']) {
+        assert.ok(caseText.includes(want), `expected the case page to show ${JSON.stringify(want)} as text`);
+      }
+      assert.ok(!caseText.includes('[object Object]'), 'expected no "[object Object]" on the case page');
+      assert.ok(await overflowX(p2) <= 0, `expected long words to wrap on the case page, it is ${await overflowX(p2)} px too wide`);
+      const odd = await p2.evaluate(() => ({ injected: window.__fsInjected, el: document.querySelectorAll('main img, main script, main b').length }));
+      assert.deepEqual(odd, { injected: undefined, el: 0 }, `expected nothing made or run from the odd values, found ${JSON.stringify(odd)}`);
+      await p2.unroute(isCaseload);
+      await p2.unroute(isCase);
+      passed('odd values (a javascript: id, 3000-character words, numbers, objects) are shown as text, links stay in the page, nothing overflows');
+
+      // 14. the session ends on the server while the page is open: the next action shows the
+      // sign-in form, saying so
+      const ended = await p2.evaluate(async () => {
+        const me = await (await fetch('/api/me')).json();
+        const r = await fetch('/api/logout', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf }, body: '{}' });
+        return r.status;
+      });
+      assert.equal(ended, 200, `expected the sign-out behind the page's back to succeed, it answered ${ended}`);
+      await p2.click('[data-testid="nav-conflicts"]');
+      await p2.waitForSelector('[data-testid="login-form"]', { state: 'visible' })
+        .catch(() => fail('expected the sign-in form after the session ended on the server'));
+      const msg = ((await p2.textContent('[data-testid="login-error"]')) || '').trim();
+      assert.match(msg, /session ended/i, `expected the sign-in form to say the session ended, it says "${msg}"`);
+      const left = await p2.evaluate(() => document.querySelectorAll('#case-rows tr[data-case-id], #conflict-list [data-testid="conflict-card"]').length);
+      assert.equal(left, 0, `expected no case data left in the page after the session ended, found ${left} rows or cards`);
+      passed(`a session ended on the server sends the open page back to sign-in ("${msg}")`);
+    } finally {
+      await ctx2.close();
+    }
 
     assert.deepEqual(pageErrors, [], `expected no script errors on the page, got ${JSON.stringify(pageErrors)}`);
     assert.deepEqual(cspViolations, [], `expected no Content-Security-Policy violations, got ${JSON.stringify(cspViolations)}`);

@@ -27,6 +27,7 @@ for u in ana ben; do ADMIN user add "$u" --role worker --team north >/dev/null; 
 ADMIN user add sam --role worker --team south >/dev/null
 export FS_PASSWORD="lead password 7"
 ADMIN user passwd lea --password-env FS_PASSWORD >/dev/null
+ADMIN user passwd ana --password-env FS_PASSWORD >/dev/null  # a worker: the read-only view
 start_server server --listen 127.0.0.1:0
 
 export FS_BIN=$bin FS_WORK=$work FS_SYNC_URL="ws://$addr" PASS="a long passphrase"
@@ -65,7 +66,7 @@ for d in ana1 ana2 ben1 lea1; do H sync "$d"; done
 [ "$(bash "$hook" conflicts ana1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] ||
   fail "the seed did not make one open conflict on ana1"
 
-FS_URL="http://$addr" FS_USER=lea FS_HOOK="$hook" CHROMIUM="$chromium" \
+FS_URL="http://$addr" FS_USER=lea FS_WORKER=ana FS_HOOK="$hook" CHROMIUM="$chromium" \
   node "$node_dir/dashboard_test.mjs" || fail "the browser test failed (server log: $(tail -5 "$work/server.err"))"
 
 # The decision is in the audit trail under the lead's name, the trail verifies, and the
