@@ -258,7 +258,8 @@ if grep -q "case-a1.*risk\|lea password" "$work/server.out" "$work/server.err"; 
   fail "record content or a password in the server log"
 fi
 # --- behind a TLS-terminating proxy ------------------------------------------------------------
-kill "$server_pid" && wait "$server_pid" 2>/dev/null || true
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
 server_pid=""
 start_server server --listen 127.0.0.1:0 --insecure-behind-proxy
 base="http://$addr"
