@@ -423,6 +423,9 @@ async function main() {
         const j = await res.json();
         j.cases.push({ id: oddId, client_id: null, client: LONG, programme: 'p'.repeat(500), status: null, risk: 'unheard-of',
           assigned_to: `${'x'.repeat(60)}<img src=x onerror="window.__fsInjected=4">`, last_visit_ms: null, next_follow_up: null, overdue: false, open_conflicts: 0 });
+        // a device quiet for 5 days (the server marks it stale after 3)
+        j.devices.push({ id: 'feedbeef00112233445566778899aabb', user: 'ben', state: 'active', enrolled_ms: j.now_ms - 9 * 86400000,
+          last_sync_ms: j.now_ms - 5 * 86400000, stale: true });
         await route.fulfill({ response: res, json: j });
       });
       await p2.route(isCase, async (route) => {
@@ -445,6 +448,11 @@ async function main() {
       const label = await p2.waitForSelector('[data-testid="chart-caseload"] svg text.label title', { state: 'attached' })
         .catch(() => fail('expected the long worker name to be cut in the caseload chart, with the whole name as its title'));
       assert.ok((await label.textContent()).includes('onerror'), 'expected the chart label\'s title to hold the whole worker name');
+      const quiet = await p2.$$eval('[data-testid="chart-devices"] [data-testid="device-bar"]', (gs) => gs.map((g) => ({
+        stale: g.getAttribute('data-stale'), text: g.textContent })));
+      const marked = quiet.filter((d) => d.stale === 'true');
+      assert.ok(marked.length === 1 && /feedbeef/.test(marked[0].text) && /5(\.0)? d.*stale/.test(marked[0].text),
+        `expected the 5-day-quiet device alone to be marked stale in the sync chart, the bars are ${JSON.stringify(quiet)}`);
       await p2.click('[data-testid="nav-caseload"]');
       // by the keyboard (a link taller than the window is partly under the sticky header);
       // a live refresh may replace the row between the focus and the key, so try again then
@@ -470,7 +478,7 @@ async function main() {
       assert.deepEqual(odd, { injected: undefined, el: 0 }, `expected nothing made or run from the odd values, found ${JSON.stringify(odd)}`);
       await p2.unroute(isCaseload);
       await p2.unroute(isCase);
-      passed('odd values (a javascript: id, 3000-character words, numbers, objects) are shown as text, links stay in the page, nothing overflows');
+      passed('odd values (a javascript: id, 3000-character words, numbers, objects) are shown as text, links stay in the page, nothing overflows; a device quiet for 5 days is marked stale');
 
       // 14. the session ends on the server while the page is open: the next action shows the
       // sign-in form, saying so
