@@ -366,6 +366,9 @@ class HttpSession final : public Connection,
     res->keep_alive(false);  // the body runs until either side closes
     events_ = true;
     writing_ = true;
+    // Batches committed before the first scope is in (while the header goes out) are held
+    // and judged under it, not under an empty scope that sees nothing.
+    scope_loading_ = true;
     tcp().expires_never();
     auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
     http::async_write_header(
@@ -428,8 +431,11 @@ class HttpSession final : public Connection,
     auto held = std::move(held_);
     held_.clear();
     if (notify_after_load_) {
+      // Batches were dropped unjudged: one may have changed the scope after it was read
+      // (a case assigned into it), so it is read again; what comes meanwhile is held.
       notify_after_load_ = false;
       notify(shared_.head.load());
+      load_scope();
     }
     for (const auto& entries : held) {
       if (scope_loading_ || closed_) {
@@ -543,7 +549,7 @@ class HttpSession final : public Connection,
   std::optional<std::string> stream_user_;  // set while the stream counts for its user
   // The event stream's user and what they see (live_events.hpp). While the scope loads,
   // committed batches wait in held_ (at most kMaxHeldBatches, beyond which the page is told
-  // of a change once the scope is in).
+  // of a change and the scope is read again once it is in).
   static constexpr std::size_t kMaxHeldBatches = 256;
   Viewer viewer_;
   ScopeSet scope_;

@@ -7,7 +7,8 @@ LiveVerdict judge_live(const sync::Visibility& scope, const std::string& user,
                        const std::vector<sync::LogEntry>& entries) {
   LiveVerdict v;
   for (const auto& e : entries) {
-    if (sync::may_change_scope(scope, user, e.op, e.scope)) v.reload = true;
+    // An admin's scope is everything, whatever is assigned.
+    if (!scope.all && sync::may_change_scope(scope, user, e.op, e.scope)) v.reload = true;
     if (scope.sees(e.scope)) v.notify = true;
     if (v.notify && v.reload) break;
   }

@@ -435,6 +435,9 @@
     const data = await api('/api/caseload');
     if (!state.me) return;
     state.caseload = data;
+    // Read before the stream's hello: what was committed in between may be missing (the
+    // hello came while this read was on its way, and so could not compare heads).
+    if (helloHead !== null && typeof data.head === 'number' && data.head < helloHead) scheduleRefresh();
     updateFilterOptions();
     updateNavCount();
     const r = state.route.name;
@@ -525,6 +528,7 @@
 
   let events = null;
   let eventsRetry = null;
+  let helloHead = null;  // the head the newest stream's hello named
 
   function setLive(kind) {
     const labels = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting…', offline: 'offline' };
@@ -548,6 +552,7 @@
       setLive('live');
       // after a reconnect we may have missed changes
       const head = parseHead(ev.data);
+      helloHead = head;
       if (state.caseload && head !== null && head !== state.caseload.head) scheduleRefresh();
     });
     es.addEventListener('change', () => {
@@ -571,6 +576,7 @@
 
   function stopEvents() {
     clearTimeout(eventsRetry);
+    helloHead = null;
     if (events) {
       events.close();
       events = null;

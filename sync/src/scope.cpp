@@ -44,13 +44,15 @@ bool Visibility::sees(const EntryScope& scope) const {
 
 bool may_change_scope(const Visibility& v, std::string_view user, const Op& op,
                       const EntryScope& scope) {
-  if (v.all || op.collection != "cases") return false;
+  if (op.collection != "cases") return false;
   const bool visible = v.contains(case_item(op.record));
   for (const auto& w : op.writes) {
     if (w.field != "assigned_to" && w.field != "shared_with" && w.field != "client_id") continue;
     if (visible) return true;
     const std::string value = w.value.is_string() ? std::string(w.value.get_string()) : "";
-    if (w.field == "assigned_to" && v.sees_creator(value)) return true;
+    // An unassigned case goes back to its creator.
+    if (w.field == "assigned_to" && v.sees_creator(value.empty() ? scope.creator : value))
+      return true;
     if (w.field == "shared_with" && value == user) return true;
   }
   // A new case without an assignee belongs to its creator, whose lead sees it too.

@@ -67,6 +67,24 @@ TEST_CASE("a dashboard page hears of commits on what its user sees, not of other
     CHECK(v.notify);
     CHECK(v.reload);
   }
+  SECTION("another team's case made by her team, unassigned: it goes back to its creator") {
+    // The owner of an unassigned case is its creator (case_access): ben, of her team.
+    auto v = judge_live(lea, "lea",
+                        {entry(7, "cases", "case-s2", "assigned_to", "", "c:case-s2", "ben")});
+    CHECK(v.notify);
+    CHECK(v.reload);
+    auto cleared = entry(8, "cases", "case-s2", "assigned_to", "", "c:case-s2", "ben");
+    cleared.op.writes.front().value = nullptr;
+    v = judge_live(lea, "lea", {cleared});
+    CHECK(v.notify);
+    CHECK(v.reload);
+  }
+  SECTION("another team's case made by another team, unassigned: still not hers") {
+    auto v = judge_live(lea, "lea",
+                        {entry(7, "cases", "case-s3", "assigned_to", "", "c:case-s3", "sam")});
+    CHECK_FALSE(v.notify);
+    CHECK_FALSE(v.reload);
+  }
   SECTION("a new unassigned case created by her team: it comes in") {
     auto v = judge_live(lea, "lea",
                         {entry(7, "cases", "case-n", "status", "intake", "c:case-n", "ben", true)});

@@ -530,3 +530,36 @@ TEST_CASE("an answer in flight does not mark fetched an item a later scope frame
   (void)s.client.on_frame(encode_snapshot_frame({}, false));  // the stale answer
   CHECK(s.store.fetched == Items{"c:a"});
 }
+
+TEST_CASE("which case writes may change a scope: assignments, shares, clients, new cases",
+          "[scope]") {
+  // Lea leads ana and ben: she sees case-a1 and follows what her team creates.
+  Visibility lea;
+  lea.items = {"c:case-a1"};
+  lea.creators = {"ana", "ben", "lea"};
+  auto op = [](const std::string& record, const std::string& field, boost::json::value value) {
+    Op o;
+    o.collection = "cases";
+    o.record = record;
+    o.writes.push_back(FieldWrite{field, WriteKind::set, std::move(value), {}});
+    return o;
+  };
+  const EntryScope by_sam{"c:case-s1", "sam", false};
+  const EntryScope by_ben{"c:case-s2", "ben", false};
+  CHECK(may_change_scope(lea, "lea", op("case-a1", "assigned_to", "sam"),
+                         EntryScope{"c:case-a1", "ana", false}));
+  CHECK(may_change_scope(lea, "lea", op("case-s1", "assigned_to", "ben"), by_sam));
+  CHECK_FALSE(may_change_scope(lea, "lea", op("case-s1", "assigned_to", "zoe"), by_sam));
+  CHECK_FALSE(may_change_scope(lea, "lea", op("case-s1", "risk", "high"), by_sam));
+  // Unassigned, a case goes back to its creator: ben's case comes to lea, sam's does not.
+  CHECK(may_change_scope(lea, "lea", op("case-s2", "assigned_to", ""), by_ben));
+  CHECK(may_change_scope(lea, "lea", op("case-s2", "assigned_to", nullptr), by_ben));
+  CHECK_FALSE(may_change_scope(lea, "lea", op("case-s1", "assigned_to", ""), by_sam));
+  CHECK(may_change_scope(lea, "lea", op("case-s1", "shared_with", "lea"), by_sam));
+  CHECK_FALSE(may_change_scope(lea, "lea", op("case-s1", "shared_with", "zoe"), by_sam));
+  CHECK(may_change_scope(lea, "lea", op("case-n", "status", "intake"),
+                         EntryScope{"c:case-n", "ben", true}));
+  Op visit = op("visit-1", "case_id", "case-s1");
+  visit.collection = "visits";
+  CHECK_FALSE(may_change_scope(lea, "lea", visit, by_sam));
+}

@@ -51,8 +51,9 @@ struct Visibility {
 
 // Whether the op `op`, on a record whose stored scope is `scope`, may change what `user`
 // (whose scope is `v`) sees: it sets a case's assignee, shares or client, and the case is
-// seen now, or would be seen after (assigned to a creator `v` follows, shared with `user`,
-// or a new case created by one). A caller reloads the scope when it is true.
+// seen now, or would be seen after (assigned to a creator `v` follows, or unassigned when
+// one created it, shared with `user`, or a new case created by one). A caller reloads the
+// scope when it is true.
 bool may_change_scope(const Visibility& v, std::string_view user, const Op& op,
                       const EntryScope& scope);
 
