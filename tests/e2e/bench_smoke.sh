@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # fieldsync-bench with tiny flags: it starts the fieldsync-server beside it on a temporary
-# store, enrols its devices, pushes, pulls, measures live latency, idle connections (on a
-# fresh server) and the machine's limits, stops the servers and removes its folder. With
-# --json it prints one JSON line holding every section; every operation the devices wrote is
-# acknowledged and the lead's device holds every record. Without --json the table comes
-# first and the same JSON line last.
+# store, enrols its devices, pushes, pulls, reads the lead's dashboard caseload, measures live
+# latency, idle connections (on a fresh server) and the machine's limits, stops the servers
+# and removes its folder. With --json it prints one JSON line holding every section; every
+# operation the devices wrote is acknowledged, the lead's device holds every record and her
+# dashboard lists every case. Without --json the table comes first and the same JSON line
+# last.
 # Usage: bench_smoke.sh BIN_DIR
 set -euo pipefail
 bin=$1
@@ -30,8 +31,8 @@ def check(ok, what):
 lines = open(sys.argv[1]).read().splitlines()
 check(len(lines) == 1, "--json printed %d lines, not 1" % len(lines))
 report = json.loads(lines[0])
-for section in ["config", "setup", "push", "edits", "pull", "live", "idle", "server", "limits",
-                "bounds"]:
+for section in ["config", "setup", "push", "edits", "pull", "dash", "live", "idle", "server",
+                "limits", "bounds"]:
     check(section in report, "no '%s' in the JSON line" % section)
 setup, push, edits, pull = report["setup"], report["push"], report["edits"], report["pull"]
 check(report["config"]["devices"] == 3, "config.devices is not 3")
@@ -44,6 +45,9 @@ check(pull["records"] == setup["records"],
       "the lead holds %s of %s records" % (pull["records"], setup["records"]))
 check(pull["pulled"] + pull["snapshot_records"] > 0, "the lead received nothing")
 check(report["server"]["peak_rss_mib"] > 0, "no server memory")
+dash = report["dash"]
+check(dash["cases"] == 9, "the lead's dashboard caseload holds %s cases, not 9" % dash["cases"])
+check(0 < dash["median_ms"] <= dash["max_ms"] and dash["kib"] > 0, "dashboard reads: %s" % dash)
 live, idle, limits = report["live"], report["idle"], report["limits"]
 check(live["writers"] == 3 and live["edits"] >= 3, "live: %s" % live)
 check(0 < live["p50_ms"] <= live["p99_ms"] <= live["max_ms"], "live latency out of order: %s" % live)

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "bench/dashboard_reads.hpp"
 #include "bench/fleet.hpp"
 #include "bench/generator.hpp"
 #include "bench/lead.hpp"
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 
 constexpr auto kServerStartTimeout = std::chrono::seconds(30);
 constexpr double kMiB = 1024.0 * 1024.0;
+constexpr int kDashboardReads = 9;  // after the first, which also audits the listing
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -224,6 +226,16 @@ Result<Values> run_repetition(const RunConfig& config, int rep, Progress& progre
 
   auto endpoint = client::parse_ws_url(url);
   if (!endpoint) return in_step("the server's address", endpoint.status(), srv);
+  progress.phase("dashboard", 0, "");
+  auto dash =
+      dashboard_reads(**directory, team->lead, endpoint->host, endpoint->port, kDashboardReads);
+  if (!dash) return in_step("the dashboard's caseload reads", dash.status(), srv);
+  v["dash.cases"] = static_cast<double>(dash->cases);
+  v["dash.first_ms"] = dash->first_ms;
+  v["dash.median_ms"] = dash->median_ms;
+  v["dash.max_ms"] = dash->max_ms;
+  v["dash.kib"] = static_cast<double>(dash->bytes) / 1024;
+
   if (Status s =
           measure_live(config.side, **directory, tag, endpoint->host, endpoint->port, v, progress);
       !s)
