@@ -22,8 +22,14 @@ fail() {
   echo "FAIL: $*" >&2
   echo "  proxy seed ${seed:-none} (replay: FIELDSYNC_PROXY_SEED=$base_seed)" >&2
   if [ -n "$proxy_name" ] && [ -f "$work/$proxy_name.err" ]; then
-    echo "  last lines of the proxy's log:" >&2
-    tail -n 15 "$work/$proxy_name.err" | sed 's/^/    /' >&2
+    # A sanitizer's report, whole up to its summary; else the last fault lines.
+    if grep -q '^==[0-9]*==ERROR' "$work/$proxy_name.err"; then
+      echo "  the proxy's sanitizer report:" >&2
+      sed -n '/^==[0-9]*==ERROR/,/^SUMMARY/p' "$work/$proxy_name.err" | head -n 80 | sed 's/^/    /' >&2
+    else
+      echo "  last lines of the proxy's log:" >&2
+      tail -n 15 "$work/$proxy_name.err" | sed 's/^/    /' >&2
+    fi
   fi
   exit 1
 }
@@ -156,27 +162,27 @@ every_op_once "after the 2G-like sync"
 start_proxy cutting $((base_seed + 1)) --latency-ms 100 --bandwidth-kbit 64 --cut-every-ms 2000 \
   --cut-after-bytes-min 300 --cut-after-bytes-max 9000
 runs=0
-for round in 1; do
-  for e in $(seq 1 50); do
-    k=$((e % 3 + 1))
-    case $((e % 5)) in
-      0) w_write note "case-$k" "Edit $e: called, no answer; will try again tomorrow." ;;
-      1) w_write put tasks "task-b$e" case_id="case-$k" title="Call back ($e)" status=open ;;
-      2) w_write put visits "visit-$((e % 10 + 1))" outcome="Revised after call $e" ;;
-      3) w_write put cases "case-$k" needs+="need-$e" ;;
-      4) w_write put tasks "task-b$((e - 3))" status=done ;;
-    esac
-  done
-  attempt=0
-  while :; do
-    attempt=$((attempt + 1))
-    runs=$((runs + 1))
-    [ "$attempt" -le 15 ] || fail "round $round could not sync through the cutting link in 15 runs"
-    rc=0
-    W sync --server "$proxy_url" --timeout 4 >"$work/sync_b" 2>&1 || rc=$?
-    [ "$rc" = 0 ] && break
-    [ "$rc" = 2 ] || fail "sync through the cutting link exited $rc: $(cat "$work/sync_b")"
-  done
+for e in $(seq 1 50); do
+  k=$((e % 3 + 1))
+  case $((e % 5)) in
+    0) w_write note "case-$k" "Edit $e: called, no answer; will try again tomorrow." ;;
+    1) w_write put tasks "task-b$e" case_id="case-$k" title="Call back ($e)" status=open ;;
+    2) w_write put visits "visit-$((e % 10 + 1))" outcome="Revised after call $e" ;;
+    3) w_write put cases "case-$k" needs+="need-$e" ;;
+    4) w_write put tasks "task-b$((e - 3))" status=done ;;
+  esac
+done
+attempt=0
+while :; do
+  attempt=$((attempt + 1))
+  runs=$((runs + 1))
+  kill -0 "$proxy_pid" 2>/dev/null || fail "the proxy exited during the cutting link's syncs"
+  [ "$attempt" -le 15 ] ||
+    fail "could not sync through the cutting link in 15 runs; the last said: $(tail -n 3 "$work/sync_b")"
+  rc=0
+  W sync --server "$proxy_url" --timeout 4 >"$work/sync_b" 2>&1 || rc=$?
+  [ "$rc" = 0 ] && break
+  [ "$rc" = 2 ] || fail "sync through the cutting link exited $rc: $(cat "$work/sync_b")"
 done
 cuts=$(grep -c '^cut conn' "$work/cutting.err" || true)
 acks_cut=$(grep -c '^cut conn.* to client' "$work/cutting.err" || true)

@@ -347,9 +347,11 @@ awaitable<void> write_loop(std::shared_ptr<Conn> c, Pipe* p) {
       std::size_t n = std::min(slice_max, chunk.data.size() - chunk.sent);
       if (!co_await take_tokens(*c, *p, n)) co_return;
       if (!co_await wait_unblocked(*c, *p)) co_return;
+      // The cut point counts both directions: while this pipe waited, the other may have
+      // forwarded past it, so what is left before it may be nothing.
       bool cut_here = false;
       if (c->cut_at && c->forwarded + n >= *c->cut_at) {
-        n = static_cast<std::size_t>(*c->cut_at - c->forwarded);
+        n = *c->cut_at > c->forwarded ? static_cast<std::size_t>(*c->cut_at - c->forwarded) : 0;
         cut_here = true;
       }
       if (n > 0) {
