@@ -115,14 +115,8 @@ server_url=$url
   --latency-ms 60 --stall-every-ms 4000 --stall-ms 300 >"$work/proxy.out" 2>"$work/proxy.err" &
 proxy_pid=$!
 pids+=("$proxy_pid")
-paddr=""
-for _ in $(seq 1 100); do
-  paddr=$(sed -n 's/^listening on //p' "$work/proxy.out")
-  [ -n "$paddr" ] && break
-  kill -0 "$proxy_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$paddr" ] || fail "the proxy did not start: $(cat "$work/proxy.err")"
+paddr=$(wait_listening "$work/proxy.out" "$proxy_pid") ||
+  fail "the proxy did not start: $(cat "$work/proxy.err")"
 url="ws://$paddr"
 
 devices="d1 d2 d3 d4"

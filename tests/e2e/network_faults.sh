@@ -45,14 +45,9 @@ start_proxy() {
     >"$work/$proxy_name.out" 2>"$work/$proxy_name.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
-  local paddr=""
-  for _ in $(seq 1 100); do
-    paddr=$(sed -n 's/^listening on //p' "$work/$proxy_name.out")
-    [ -n "$paddr" ] && break
-    kill -0 "$proxy_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$paddr" ] || fail "proxy $proxy_name did not start: $(cat "$work/$proxy_name.err")"
+  local paddr
+  paddr=$(wait_listening "$work/$proxy_name.out" "$proxy_pid") ||
+    fail "proxy $proxy_name did not start: $(cat "$work/$proxy_name.err")"
   proxy_url="ws://$paddr"
 }
 

@@ -18,13 +18,8 @@ start_server server --listen 127.0.0.1:0
   --stall-every-ms 300 --stall-ms 50 >"$work/proxy.out" 2>"$work/proxy.err" &
 proxy_pid=$!
 pids+=("$proxy_pid")
-paddr=""
-for _ in $(seq 1 100); do
-  paddr=$(sed -n 's/^listening on //p' "$work/proxy.out")
-  [ -n "$paddr" ] && break
-  sleep 0.1
-done
-[ -n "$paddr" ] || fail "the proxy did not start: $(cat "$work/proxy.err")"
+paddr=$(wait_listening "$work/proxy.out" "$proxy_pid") ||
+  fail "the proxy did not start: $(cat "$work/proxy.err")"
 
 proxy_died() {
   fail "the proxy died under the faults: $(sed -n '/^==[0-9]*==ERROR/,/^SUMMARY/p' "$work/proxy.err" |

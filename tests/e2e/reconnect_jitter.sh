@@ -88,14 +88,8 @@ echo "+$(elapsed) s: 3 edits offline on each device"
   --refuse-for-ms "$outage_ms" --log-connections >"$work/proxy.out" 2>"$work/proxy.err" &
 proxy_pid=$!
 pids+=("$proxy_pid")
-paddr=""
-for _ in $(seq 1 500); do
-  paddr=$(sed -n 's/^listening on //p' "$work/proxy.out")
-  [ -n "$paddr" ] && break
-  kill -0 "$proxy_pid" 2>/dev/null || break
-  sleep 0.01
-done
-[ -n "$paddr" ] || fail "the proxy did not start: $(cat "$work/proxy.err")"
+paddr=$(wait_listening "$work/proxy.out" "$proxy_pid") ||
+  fail "the proxy did not start: $(cat "$work/proxy.err")"
 
 # stamp: each line read, prefixed with the time it arrived (epoch seconds, microseconds).
 stamp() {
