@@ -25,7 +25,8 @@ struct DashboardReads {
   double max_ms = 0;      // the slowest of the later reads
 };
 
-// Signs `lead` in at host:port and reads /api/caseload 1 + `reads` times.
+// Sets a password for `lead` (the bench's own lead) in `directory`, signs in at host:port
+// over plain HTTP and reads /api/caseload 1 + `reads` times.
 Result<DashboardReads> dashboard_reads(server::Directory& directory, const std::string& lead,
                                        const std::string& host, std::uint16_t port, int reads);
 
