@@ -5,7 +5,7 @@
 
 namespace fieldsync {
 namespace {
-constexpr std::array<std::string_view, 33> kNames = {"ok",
+constexpr std::array<std::string_view, 34> kNames = {"ok",
                                                      "malformed_frame",
                                                      "frame_too_large",
                                                      "unsupported_version",
@@ -37,7 +37,8 @@ constexpr std::array<std::string_view, 33> kNames = {"ok",
                                                      "lease_expired",
                                                      "untrusted_server",
                                                      "chain_broken",
-                                                     "disk_full"};
+                                                     "disk_full",
+                                                     "changed"};
 }  // namespace
 
 std::string_view code_name(Code c) {

@@ -2,6 +2,7 @@
 // case_admin.hpp).
 #include "fieldsync/server/case_admin.hpp"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -274,6 +275,17 @@ Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& de
   if (base.size() < 2)
     return Status(Code::not_found, "no conflict on " + where + " " + decision.field +
                                        " to decide (it has one value)");
+  if (decision.shown) {
+    std::vector<std::string> shown = *decision.shown;
+    std::sort(shown.begin(), shown.end());
+    shown.erase(std::unique(shown.begin(), shown.end()), shown.end());
+    std::vector<std::string> now = base;
+    std::sort(now.begin(), now.end());
+    if (shown != now)
+      return Status(Code::changed, "the conflict on " + where + " " + decision.field +
+                                       " changed since it was shown (another value arrived): "
+                                       "reload");
+  }
 
   sync::Op op;
   op.id = sync::make_op_id(slot.device, slot.counter);

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstring>
 #include <future>
-#include <set>
 #include <span>
 
 #include <spdlog/spdlog.h>
@@ -17,9 +16,7 @@
 #include "fieldsync/crypto/password.hpp"
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/case_admin.hpp"
-#include "fieldsync/server/scope.hpp"
 #include "fieldsync/sync/ids.hpp"
-#include "fieldsync/sync/merge.hpp"
 #include "shared_state.hpp"
 
 namespace fieldsync::server {
@@ -48,6 +45,7 @@ int http_status(Code code) {
       return 404;
     case Code::deleted:
     case Code::append_only:
+    case Code::changed:
       return 409;
     case Code::unknown_collection:
     case Code::unknown_field:
@@ -227,31 +225,6 @@ Result<ServerOp> run_server_op(WebContext& ctx, MakeOp make) {
   if (future.wait_for(kWriterWait) != std::future_status::ready)
     return Status(Code::busy, "the store did not answer in time (the change may still be made)");
   return future.get();
-}
-
-// Whether the decision's field, on a record the actor sees, now has two or more heads other
-// than `base` (the values the actor was shown): a value arrived since. A record that is
-// missing or out of the actor's scope gives false, so that decide_in answers for it with
-// the same "not found" as ever.
-Result<bool> heads_moved(StoreTx& tx, Directory& directory, const Decision& d,
-                         const std::set<std::string>& base) {
-  auto scope = tx.load_scope(d.collection, d.id);
-  if (!scope) return scope.status();
-  if (!*scope) return false;
-  auto actor = directory.user(d.actor);
-  if (!actor)
-    return actor.status().code() == Code::not_found ? Result<bool>(false) : actor.status();
-  auto seen = sees_record(tx, *actor, d.collection, d.id, **scope);
-  if (!seen) return seen.status();
-  if (!*seen) return false;
-  auto state = tx.load_record(d.collection, d.id);
-  if (!state) return state.status();
-  if (!*state) return false;
-  auto reg = (*state)->registers.find(d.field);
-  if (reg == (*state)->registers.end()) return false;
-  std::set<std::string> now;
-  for (const sync::WriteMeta* h : sync::heads(reg->second)) now.insert(h->op);
-  return now.size() >= 2 && now != base;
 }
 
 class Api {
@@ -453,40 +426,27 @@ class Api {
     auto field = body ? string_of(*body, "field") : std::nullopt;
     auto value = body ? string_of(*body, "value") : std::nullopt;
     // "base": the op ids of the values the lead was shown (optional); when given, a decision
-    // made after another value arrived is refused instead of overriding a value unseen.
-    std::optional<std::set<std::string>> base;
+    // made after another value arrived is refused (decide_in) instead of overriding it.
+    std::optional<std::vector<std::string>> shown;
     if (const json::value* b = body ? body->if_contains("base") : nullptr) {
-      base.emplace();
+      shown.emplace();
       if (!b->is_array()) return error(400, "base is the list of the values' op ids");
       for (const json::value& op : b->as_array()) {
         if (!op.is_string()) return error(400, "base is the list of the values' op ids");
-        base->emplace(op.get_string());
+        shown->emplace_back(op.get_string());
       }
     }
     if (!collection || !id || !field || !value)
       return error(400, "send {collection, id, field, value} as application/json");
     if (!dashboard::may_decide(viewer()))
       return error(403, "only leads and admins decide conflicts");
-    const Decision d{*collection, *id, *field, *value, session_.user};
-    auto stale = std::make_shared<std::atomic<bool>>(false);
+    const Decision d{*collection, *id, *field, *value, session_.user, std::move(shown)};
     auto done = run_server_op(
-        ctx_,
-        [d, base, stale](StoreTx& tx, Directory& directory, const ServerOpSlot& slot,
-                         std::int64_t now, const sync::Schema& schema,
-                         const crypto::SigningKey* key,
-                         std::vector<sync::EntryScope>* scopes) -> Result<ServerOp> {
-          if (base) {
-            auto moved = heads_moved(tx, directory, d, *base);
-            if (!moved) return moved.status();
-            if (*moved) {
-              stale->store(true);
-              return Status(Code::invalid_argument, "the conflict changed since it was shown");
-            }
-          }
+        ctx_, [d](StoreTx& tx, Directory& directory, const ServerOpSlot& slot, std::int64_t now,
+                  const sync::Schema& schema, const crypto::SigningKey* key,
+                  std::vector<sync::EntryScope>* scopes) {
           return decide_in(tx, directory, d, slot, now, schema, key, scopes);
         });
-    if (!done && stale->load())
-      return error(409, "the conflict changed since it was shown (another value arrived): reload");
     if (!done) return failure(ctx_, done.status(), "decision");
     ctx_.shared.log->info("dashboard: '{}' decided {}/{} {} (op {})", session_.user, d.collection,
                           d.id, d.field, done->op.id);

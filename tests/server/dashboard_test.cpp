@@ -6,6 +6,8 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
@@ -99,14 +101,14 @@ struct Fixture {
   }
 
   Result<server::ServerOp> decide(const std::string& actor, const std::string& value,
-                                  const std::string& field = "risk",
-                                  const std::string& id = "c-a") {
+                                  const std::string& field = "risk", const std::string& id = "c-a",
+                                  std::optional<std::vector<std::string>> shown = std::nullopt) {
     auto slot = d->next_server_op(kNowMs + 5000);
     REQUIRE(slot);
     auto tx = store->begin();
     REQUIRE(tx);
-    auto r = server::decide_in(**tx, *d, {"cases", id, field, value, actor}, *slot, kNowMs + 5000,
-                               sync::default_schema(), nullptr);
+    auto r = server::decide_in(**tx, *d, {"cases", id, field, value, actor, std::move(shown)},
+                               *slot, kNowMs + 5000, sync::default_schema(), nullptr);
     if (r) REQUIRE((*tx)->commit());
     return r;
   }
@@ -295,6 +297,25 @@ TEST_CASE("a lead's decision closes the conflict as a new operation in the lead'
     // Decided: nothing is left to decide.
     CHECK(f.decide("lee", "low").status().code() == Code::not_found);
   }
+  SECTION("the values shown, and values that are no longer all there is") {
+    const auto open = f.open_risk_conflicts();
+    std::vector<std::string> shown;
+    for (const auto& v : open.at(0).competitors) shown.push_back(v.op);
+    REQUIRE(shown.size() == 2);
+    // One value the lead did not see (here: one of the two is missing from what was shown).
+    auto stale = f.decide("lee", "critical", "risk", "c-a", std::vector<std::string>{shown[0]});
+    REQUIRE_FALSE(stale);
+    CHECK(stale.status().code() == Code::changed);
+    CHECK(f.open_risk_conflicts().size() == 1);
+    auto other =
+        f.decide("lee", "critical", "risk", "c-a", std::vector<std::string>{shown[0], "x.9"});
+    CHECK(other.status().code() == Code::changed);
+    // Exactly the field's values, in any order: decided.
+    auto r =
+        f.decide("lee", "critical", "risk", "c-a", std::vector<std::string>{shown[1], shown[0]});
+    REQUIRE(r);
+    CHECK(f.open_risk_conflicts().empty());
+  }
   SECTION("an admin keeps one of the values") {
     auto r = f.decide("root", "high");
     REQUIRE(r);
@@ -324,8 +345,8 @@ TEST_CASE("a decision made through the writer is fanned out with its case's scop
       [&directory, slot = *slot](
           server::StoreTx& tx, std::int64_t now,
           std::vector<sync::EntryScope>* scopes) -> Result<server::Writer::WorkDone> {
-        auto r = server::decide_in(tx, directory, {"cases", "c-a", "risk", "critical", "lee"}, slot,
-                                   now, sync::default_schema(), nullptr, scopes);
+        auto r = server::decide_in(tx, directory, {"cases", "c-a", "risk", "critical", "lee", {}},
+                                   slot, now, sync::default_schema(), nullptr, scopes);
         if (!r) return r.status();
         return server::Writer::WorkDone{{r->op}, {r->result}};
       },

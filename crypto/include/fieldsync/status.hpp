@@ -47,6 +47,7 @@ enum class Code : int {
   untrusted_server = 30,  // the server's TLS certificate did not verify
   chain_broken = 31,      // a push does not continue the chain the server holds for the device
   disk_full = 32,  // the disk under a database is full: nothing more is stored until space is freed
+  changed = 33,    // what a decision was based on changed since it was read: read it again
 };
 
 // Whether `c` says that a store itself failed (storage, disk_full), as opposed to refusing

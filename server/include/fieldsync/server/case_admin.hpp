@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fieldsync/crypto/sign.hpp"
 #include "fieldsync/server/directory.hpp"
@@ -89,6 +90,10 @@ struct Decision {
   std::string field;
   std::string value;
   std::string actor;
+  // The op ids of the values the actor was shown, if known: when the field's current values
+  // are others (one arrived since), the decision is refused with Code::changed rather than
+  // override a value nobody reviewed.
+  std::optional<std::vector<std::string>> shown;
 };
 Result<ServerOp> decide_in(StoreTx& tx, Directory& directory, const Decision& decision,
                            const ServerOpSlot& slot, std::int64_t now_ms,
